@@ -1,0 +1,213 @@
+"""The ``rtml`` command line: the local stack, producers, and the oracle's scores.
+
+The CLI is a composition root: it may reach into the adapters (``streaming/``) to start them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rtml.settings import Settings, SettingsError, get_settings
+from rtml.stack.kafka_dist import PrerequisiteMissing
+from rtml.usecases import USECASES
+
+app = typer.Typer(
+    help="rtml: a real-time ML runtime on Ray. Learn from a live stream, serve over HTTP.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+PartsOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--part", "-p", help="Only this part (repeatable): kafka, redis, mlflow, ray, producers."),
+]
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _status_table(rows: list) -> Table:
+    table = Table(title="rtml local stack")
+    for column in ("part", "state", "address", "pid", "memory", "detail"):
+        table.add_column(column)
+    colour = {"running": "green", "started": "green", "external": "cyan", "stopped": "dim"}
+    total = 0
+    for r in rows:
+        total += r.memory_bytes
+        c = colour.get(r.state, "red")
+        table.add_row(
+            r.name, f"[{c}]{r.state}[/{c}]", r.address, str(r.pid or ""),
+            _gib(r.memory_bytes) if r.memory_bytes else "", r.detail,
+        )  # fmt: skip
+    table.add_row("total", "", "", "", _gib(total), "", style="bold")
+    return table
+
+
+@app.command()
+def up(only: PartsOption = None) -> None:
+    """Start the local stack (Kafka, Redis, MLflow, Ray, producers) on loopback and wait until healthy.
+
+    Idempotent: what already runs is reported, not restarted. Any part can be an existing service
+    instead (RTML_KAFKA_BOOTSTRAP, RTML_REDIS_URL, RTML_MLFLOW_TRACKING_URI, RTML_RAY_ADDRESS).
+    """
+    from rtml.stack import local
+
+    settings = _settings()
+    try:
+        rows = local.up(settings, only, report=lambda line: console.print(f"  {line}"))
+    except PrerequisiteMissing as exc:
+        err.print(f"[red]cannot start: {exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(_status_table(rows))
+    console.print(f"logs: {settings.state_dir / 'logs'}   stop: rtml down")
+    if any(r.state in ("failed", "unhealthy") for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command()
+def down(only: PartsOption = None) -> None:
+    """Stop what `rtml up` started (by pid; nothing else is touched)."""
+    from rtml.stack import local
+
+    stopped = local.down(_settings(), only, report=lambda line: console.print(f"  {line}"))
+    if not stopped:
+        console.print("nothing was running")
+
+
+@app.command()
+def status(
+    only: PartsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show each part's state, address, pid and memory (PSS of its process tree)."""
+    from rtml.stack import local
+
+    rows = local.status(_settings(), only)
+    if as_json:
+        print(json.dumps([r.__dict__ for r in rows]))
+    else:
+        console.print(_status_table(rows))
+
+
+UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, or 'all'.")]
+
+
+def _usecases(name: str) -> list[str]:
+    if name == "all":
+        return list(USECASES)
+    if name not in USECASES:
+        err.print(f"[red]unknown use case {name!r}; choose from {', '.join(USECASES)} or all[/red]")
+        raise typer.Exit(2)
+    return [name]
+
+
+@app.command()
+def produce(
+    usecase: UsecaseArg,
+    rate: Annotated[float, typer.Option(help="Events/s per use case; 0 = as fast as possible.")] = 100.0,
+    count: Annotated[int, typer.Option(help="Events per use case; 0 = until interrupted.")] = 1000,
+    seed: Annotated[Optional[int], typer.Option(help="Generator seed [default: RTML_SEED].")] = None,
+    metrics_port: Annotated[
+        Optional[int], typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Generate events with a known ground truth and send them to Kafka, keyed by entity id."""
+    from streaming.producer import produce as run
+
+    settings = _settings()
+    names = _usecases(usecase)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    bar = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=not progress,
+    )  # fmt: skip
+    with bar:
+        tasks = {n: bar.add_task(f"{n} → {USECASES[n].topic}", total=count or None) for n in names}
+        report = run(
+            settings, names, rate=rate, count=count, seed=seed,
+            progress=lambda n, done: bar.update(tasks[n], completed=done),
+            should_stop=lambda: stopping,
+        )  # fmt: skip
+    rate_s = report.delivered / report.seconds if report.seconds else 0.0
+    console.print(
+        f"delivered {report.delivered}, failed {report.failed}, undelivered {report.undelivered} "
+        f"in {report.seconds:.1f}s ({rate_s:,.0f} events/s)"
+    )
+    for name, tally in report.tallies.items():
+        for reason, n in tally.errors.items():
+            err.print(f"[red]{name}: {n} failed: {reason}[/red]")
+    if report.failed or report.undelivered:
+        raise typer.Exit(1)
+
+
+@app.command()
+def topics() -> None:
+    """Create the use cases' topics and dead-letter topics (idempotent)."""
+    from streaming.topics import ensure_topics
+
+    for topic, what in ensure_topics(_settings()).items():
+        console.print(f"{topic}: {what}")
+
+
+@app.command()
+def oracle(
+    usecase: UsecaseArg = "all",
+    events: Annotated[int, typer.Option(help="Events to generate.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 42,
+) -> None:
+    """Score the oracle (the generator's own rules) and trivial baselines on generated events."""
+    from rtml.scoring import oracle_report
+    from streaming.generators import generator_for
+
+    for name in _usecases(usecase):
+        gen = generator_for(name, seed=seed)
+        records = [(g.event, g.truth) for g in (next(gen) for _ in range(events))]
+        spec = USECASES[name]
+        table = Table(title=f"{name}: {spec.title} ({events} events, seed {seed})")
+        report = oracle_report(spec, records, seed)
+        metrics = list(next(iter(report.values())))
+        table.add_column("predictor")
+        for m in metrics:
+            table.add_column(m + (" *" if m == spec.primary_metric else ""), justify="right")
+        for predictor, scores in report.items():
+            table.add_row(predictor, *(f"{scores[m]:.4f}" for m in metrics))
+        console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

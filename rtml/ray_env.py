@@ -1,0 +1,40 @@
+"""How every process that talks to the local Ray cluster must be configured.
+
+Two facts of Ray 2.60 on Linux, found by experiment (see the foundation issue's note):
+
+- Ray rewrites a loopback node address (``127.0.0.1``, ``localhost``) to the machine's outside
+  address unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is set; with it, every listener binds to
+  127.0.0.1. A driver that lacks it rewrites ``127.0.0.1:<gcs>`` too, and hangs. No flag or other
+  variable does the same, so the head and every driver get it.
+- An in-process ``ray.init()`` turns token authentication on (writing ``~/.ray/auth_token``), and a
+  later ``ray start`` picks that token file up. The local stack chooses explicitly: auth disabled,
+  because it listens on loopback only. A cluster that needs auth sets ``RAY_AUTH_MODE=token``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rtml.settings import Settings
+
+LOCAL_RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_USAGE_STATS_ENABLED": "0",
+}
+
+
+def ray_env(settings: Settings) -> dict[str, str]:
+    """The environment for processes of, or connecting to, the local cluster.
+
+    An existing cluster (``RTML_RAY_ADDRESS``) is left to its own configuration, except where the
+    person has already exported a choice.
+    """
+    if settings.ray_address is not None:
+        return {}
+    return {key: os.environ.get(key, value) for key, value in LOCAL_RAY_ENV.items()}
+
+
+def apply_ray_env(settings: Settings) -> None:
+    """Configure this process before it imports or initialises Ray as a driver."""
+    os.environ.update(ray_env(settings))

@@ -1,0 +1,263 @@
+"""The parts of the local stack: how each starts, where it listens, how it proves it is healthy.
+
+A part given as an existing service through settings (``RTML_KAFKA_BOOTSTRAP``, ...) is
+*external*: the stack never starts or stops it, only checks it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+import redis
+
+from rtml.kafka import broker_ready
+from rtml.ray_env import ray_env
+from rtml.settings import LOOPBACK, Settings
+from rtml.stack import kafka_dist
+from rtml.stack.kafka_dist import PrerequisiteMissing
+from rtml.stack.process import ProcessFiles, port_open, port_owner
+
+
+class Part(ABC):
+    name: str
+    #: Seconds to wait for the part to become healthy after it is started.
+    start_timeout_s: float = 60.0
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.files = ProcessFiles(self.name, settings.state_dir)
+
+    @property
+    def home(self) -> Path:
+        return self.settings.state_dir / self.name
+
+    @property
+    @abstractmethod
+    def external(self) -> bool: ...
+
+    @property
+    @abstractmethod
+    def address(self) -> str:
+        """Where clients reach it, as shown to the person."""
+
+    @property
+    def ports(self) -> list[int]:
+        """Local ports it will listen on, which must be free before it starts."""
+        return []
+
+    @abstractmethod
+    def healthy(self) -> bool: ...
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """Prepare what the part needs on disk and return its command line."""
+
+    def env(self) -> Mapping[str, str]:
+        return {}
+
+    def check_ports_free(self) -> None:
+        for port in self.ports:
+            if port_open(LOOPBACK, port):
+                owner = port_owner(port) or "another program"
+                raise PrerequisiteMissing(
+                    f"{self.name}: port {port} is taken by {owner}. Stop it, or move rtml's "
+                    f"{self.name} with its RTML_*_PORT setting, or point rtml at an existing "
+                    f"service with its address setting."
+                )
+
+
+def _http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class Kafka(Part):
+    name = "kafka"
+
+    @property
+    def external(self) -> bool:
+        return self.settings.kafka_bootstrap is not None
+
+    @property
+    def address(self) -> str:
+        return self.settings.kafka_servers
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.kafka_port, self.settings.kafka_controller_port]
+
+    def healthy(self) -> bool:
+        return broker_ready(self.settings, timeout=2.0)
+
+    def command(self) -> list[str]:
+        return kafka_dist.prepare(self.settings, self.home)
+
+
+class Redis(Part):
+    name = "redis"
+    start_timeout_s = 20.0
+
+    @property
+    def external(self) -> bool:
+        return self.settings.redis_url is not None
+
+    @property
+    def address(self) -> str:
+        return self.settings.redis
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.redis_port]
+
+    def healthy(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.settings.redis, socket_timeout=2).ping())
+        except redis.RedisError:
+            return False
+
+    def command(self) -> list[str]:
+        server = shutil.which("redis-server")
+        if server is None:
+            raise PrerequisiteMissing(
+                "redis-server is not installed (Debian: `apt-get install redis-server`; "
+                "`make up` does it), or set RTML_REDIS_URL to an existing Redis."
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        # Append-only file: model checkpoints in Redis survive a restart of Redis.
+        return [
+            server, "--bind", LOOPBACK, "--port", str(self.settings.redis_port),
+            "--dir", str(self.home.resolve()), "--appendonly", "yes",
+            "--save", "", "--protected-mode", "yes", "--daemonize", "no",
+        ]  # fmt: skip
+
+
+class Mlflow(Part):
+    name = "mlflow"
+
+    @property
+    def external(self) -> bool:
+        return self.settings.mlflow_tracking_uri is not None
+
+    @property
+    def address(self) -> str:
+        return self.settings.mlflow_uri
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.mlflow_port]
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.settings.mlflow_uri}/health")
+
+    def command(self) -> list[str]:
+        home = self.home.resolve()
+        (home / "artifacts").mkdir(parents=True, exist_ok=True)
+        return [
+            str(Path(sys.executable).parent / "mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            # Artifacts go through the server (mlflow-artifacts:/), so any client that reaches
+            # the tracking URI can log models without sharing the folder.
+            "--artifacts-destination", str(home / "artifacts"),
+            "--host", LOOPBACK, "--port", str(self.settings.mlflow_port), "--workers", "1",
+        ]  # fmt: skip
+
+    def env(self) -> Mapping[str, str]:
+        # The job runner (huey consumers) costs ~0.8 GB and rtml submits no MLflow jobs; with it
+        # off and one worker the server is ~0.45 GB and healthy in ~6 s instead of ~13 s.
+        return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+class Ray(Part):
+    name = "ray"
+
+    @property
+    def external(self) -> bool:
+        return self.settings.ray_address is not None
+
+    @property
+    def address(self) -> str:
+        return self.settings.ray
+
+    def healthy(self) -> bool:
+        if self.external:
+            host, _, port = self.settings.ray.rpartition(":")
+            return port.isdigit() and port_open(host or LOOPBACK, int(port), timeout=2.0)
+        return _http_ok(f"{self.settings.ray_dashboard_url}/api/version")
+
+    @property
+    def ports(self) -> list[int]:
+        s = self.settings
+        return [s.ray_gcs_port, s.ray_dashboard_port, s.ray_client_port, s.ray_dashboard_agent_port,
+                s.ray_metrics_export_port]  # fmt: skip
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
+            f"--node-ip-address={LOOPBACK}", f"--port={s.ray_gcs_port}",
+            f"--ray-client-server-port={s.ray_client_port}",
+            "--include-dashboard=true", f"--dashboard-host={LOOPBACK}",
+            f"--dashboard-port={s.ray_dashboard_port}",
+            f"--dashboard-agent-listen-port={s.ray_dashboard_agent_port}",
+            f"--metrics-export-port={s.ray_metrics_export_port}",
+            f"--min-worker-port={s.ray_min_worker_port}", f"--max-worker-port={s.ray_max_worker_port}",
+            f"--num-cpus={s.ray_num_cpus}",
+            f"--object-store-memory={s.ray_object_store_mb * 1024 * 1024}",
+            "--disable-usage-stats",
+        ]  # fmt: skip
+
+    def env(self) -> Mapping[str, str]:
+        venv_bin = str(Path(sys.executable).parent)
+        return {
+            **ray_env(self.settings),
+            # Jobs run `python ...`: it must be this environment's, not the system's.
+            "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            # The dashboard's and autoscaler's own metrics ports, which have no flag.
+            "DASHBOARD_METRIC_PORT": str(self.settings.ray_metrics_export_port + 1),
+            "AUTOSCALER_METRIC_PORT": str(self.settings.ray_metrics_export_port + 2),
+            # `rtml down` of an idle head need not wait the default 30 s drain.
+            "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "5",
+        }
+
+
+class Producers(Part):
+    """Generated events for every use case at a modest rate, so the stack has a live stream."""
+
+    name = "producers"
+    start_timeout_s = 30.0
+
+    @property
+    def external(self) -> bool:
+        return False
+
+    @property
+    def address(self) -> str:
+        return f"http://{LOOPBACK}:{self.settings.producer_metrics_port}/metrics"
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.producer_metrics_port]
+
+    def healthy(self) -> bool:
+        return self.files.running_pid() is not None and _http_ok(self.address)
+
+    def command(self) -> list[str]:
+        s = self.settings
+        return [
+            sys.executable, "-m", "rtml.cli", "produce", "all", "--rate", str(s.producer_rate),
+            "--count", "0", "--metrics-port", str(s.producer_metrics_port), "--no-progress",
+        ]  # fmt: skip
+
+
+def all_parts(settings: Settings) -> list[Part]:
+    """Every part, in start order."""
+    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Producers)]
+
