@@ -153,7 +153,8 @@ def prepare(settings: Settings, home: Path) -> list[str]:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-             "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
+             # "=" form: a base64 id may start with "-" and read as an option
+             "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)],
             capture_output=True, text=True,
         )  # fmt: skip
         if result.returncode != 0:
