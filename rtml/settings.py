@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RTML_"
@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     ray_num_cpus: int = Field(8, ge=1)
     ray_object_store_mb: int = Field(512, ge=78, description="Ray object store size")
 
+    # -- Online learners ---------------------------------------------------------------------
+    # HMAC key of model checkpoints: a checkpoint signed with another key is refused, never
+    # unpickled. The default is for the local stack only; set a secret one anywhere else.
+    checkpoint_key: SecretStr = Field(SecretStr("rtml-local-dev-key"), min_length=8)
+    # An ARF forest pickles to tens of MB after some 10k events (~2 s to dump), so checkpoints
+    # are paced by time as well as by events to keep their share of learner time small.
+    checkpoint_every_events: int = Field(5000, ge=1)
+    checkpoint_every_s: float = Field(30.0, gt=0)
+    learner_batch: int = Field(500, ge=1, description="messages polled per micro-batch")
+    learner_shards: int = Field(1, ge=1, description="learners per use case, each a partition subset")
+
     # -- Serving -----------------------------------------------------------------------------
     serve_port: int = _port(8000, "Ray Serve HTTP API")
 
@@ -83,7 +94,33 @@ class Settings(BaseSettings):
     producer_metrics_port: int = _port(9101, "Prometheus metrics of the producers")
     seed: int = Field(42, description="seed of the event generators")
 
-    @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address")
+    # -- Lakehouse: Kafka → Delta (Spark), DuckDB SQL over Delta -------------------------------
+    lake_dir: Path | None = Field(
+        None, description="folder of the Delta tables and stream checkpoints; unset: <state_dir>/lake"
+    )
+    lake_trigger_s: float = Field(
+        5.0, gt=0, le=3600, description="micro-batch interval of the Kafka → Delta streams (seconds)"
+    )
+    lake_max_offsets_per_trigger: int = Field(
+        100_000, ge=1, description="most Kafka records one micro-batch takes per topic (bounds memory)"
+    )
+    spark_driver_memory: str = Field("1g", description="JVM heap of the local Spark driver")
+    # S3-compatible storage (AWS S3, MinIO, R2): set the bucket and the lake lives there instead of
+    # in lake_dir. Keys left unset fall back to the standard AWS_* variables / credential chain.
+    lake_s3_bucket: str | None = Field(None, description="bucket of the lake; unset: local folder")
+    lake_s3_prefix: str = Field("rtml", description="key prefix of the lake inside the bucket")
+    lake_s3_endpoint: str | None = Field(
+        None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (MinIO)"
+    )
+    lake_s3_region: str = Field("us-east-1", description="region of the bucket")
+    lake_s3_access_key_id: SecretStr | None = Field(None, description="access key id (never logged)")
+    lake_s3_secret_access_key: SecretStr | None = Field(None, description="secret key (never logged)")
+    sql_row_limit: int = Field(10_000, ge=1, description="most rows one `rtml sql` query returns")
+    sql_timeout_s: float = Field(10.0, gt=0, description="a SQL query is interrupted after this")
+    sql_memory_limit: str = Field("512MB", description="DuckDB memory limit of one SQL query")
+
+    @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address",
+                     "lake_s3_bucket", "lake_s3_endpoint")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -112,6 +149,11 @@ class Settings(BaseSettings):
     @property
     def serve_url(self) -> str:
         return f"http://{LOOPBACK}:{self.serve_port}"
+
+    @property
+    def lake_local_dir(self) -> Path:
+        """The lake's local folder, absolute (Spark and DuckDB may run from other folders)."""
+        return (self.lake_dir or self.state_dir / "lake").resolve()
 
 
 def load_settings(**overrides: object) -> Settings:

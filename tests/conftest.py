@@ -34,3 +34,5 @@ TEST_ENV["RTML_STATE_DIR"] = str(ROOT / (f".rtml-test-{OFFSET}" if OFFSET else "
 for _name in ("RTML_KAFKA_BOOTSTRAP", "RTML_REDIS_URL", "RTML_MLFLOW_TRACKING_URI", "RTML_RAY_ADDRESS"):
     TEST_ENV[_name] = os.environ.get(_name, "")
 os.environ.update(TEST_ENV)
+# A test process is a Ray driver too: configure it before any test module imports Ray.
+import ray_apps  # noqa: E402,F401

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,6 +32,9 @@ def status_of(*parts: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Settings]:
+    # Every session starts from empty services: stop leftovers of an aborted run, drop their data.
+    rtml("down")
+    shutil.rmtree(load_settings().state_dir, ignore_errors=True)
     args = [a for p in SERVICES for a in ("-p", p)]
     started = rtml("up", *args)
     if started.returncode != 0:

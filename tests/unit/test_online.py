@@ -1,0 +1,38 @@
+"""The online model and prequential metrics, on generated events, without services."""
+
+from __future__ import annotations
+
+import pytest
+
+from rtml.online import Prequential, build_model
+from rtml.usecases import USECASES, UseCase
+from streaming.generators import generator_for
+
+
+@pytest.mark.parametrize("spec", list(USECASES.values()), ids=lambda s: s.name)
+def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase) -> None:
+    model, metrics = build_model(spec), Prequential(spec)
+    gen = generator_for(spec.name, seed=3)
+    for _ in range(1500):
+        g = next(gen)
+        event = spec.parse(g.event)
+        x = spec.features_of(event)
+        oracle = spec.oracle(spec.truth.model_validate(g.truth))
+        if spec.task == "classification":
+            metrics.update(event.is_fraud, model.predict_proba_one(x).get(True, 0.0), oracle)
+            model.learn_one(x, event.is_fraud)
+        elif spec.task == "regression":
+            metrics.update(event.travel_seconds, model.predict_one(x) or 0.0, oracle)
+            model.learn_one(x, event.travel_seconds)
+        else:
+            model.learn_one(x)
+            metrics.update(oracle, model.predict_one(x), oracle)
+    report = metrics.report()
+    assert report["events"] == 1500
+    if spec.task == "regression":
+        assert report["oracle"]["mae"] < report["overall"]["mae"] < 520
+    elif spec.task == "classification":
+        assert 0.5 < report["overall"]["roc_auc"] < report["oracle"]["roc_auc"]
+    else:
+        assert report["oracle"]["ari"] == pytest.approx(1.0)
+        assert report["overall"]["ari"] < 1.0
