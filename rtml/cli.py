@@ -11,11 +11,10 @@ import sys
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rtml.settings import Settings, SettingsError, get_settings
+from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.stack.kafka_dist import PrerequisiteMissing
 from rtml.usecases import USECASES
 
@@ -24,21 +23,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
 
 PartsOption = Annotated[
     Optional[list[str]],
-    typer.Option("--part", "-p", help="Only this part (repeatable): kafka, redis, mlflow, ray, producers."),
+    typer.Option(
+        "--part", "-p",
+        help="Only this part (repeatable): kafka, redis, mlflow, ray, lakehouse, producers.",
+    ),
 ]
-
-
-def _settings() -> Settings:
-    try:
-        return get_settings()
-    except SettingsError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _gib(n: int) -> str:
@@ -64,14 +56,14 @@ def _status_table(rows: list) -> Table:
 
 @app.command()
 def up(only: PartsOption = None) -> None:
-    """Start the local stack (Kafka, Redis, MLflow, Ray, producers) on loopback and wait until healthy.
+    """Start the local stack (Kafka, Redis, MLflow, Ray, lakehouse, producers); wait until healthy.
 
     Idempotent: what already runs is reported, not restarted. Any part can be an existing service
     instead (RTML_KAFKA_BOOTSTRAP, RTML_REDIS_URL, RTML_MLFLOW_TRACKING_URI, RTML_RAY_ADDRESS).
     """
     from rtml.stack import local
 
-    settings = _settings()
+    settings = settings_or_exit()
     try:
         rows = local.up(settings, only, report=lambda line: console.print(f"  {line}"))
     except PrerequisiteMissing as exc:
@@ -88,7 +80,7 @@ def down(only: PartsOption = None) -> None:
     """Stop what `rtml up` started (by pid; nothing else is touched)."""
     from rtml.stack import local
 
-    stopped = local.down(_settings(), only, report=lambda line: console.print(f"  {line}"))
+    stopped = local.down(settings_or_exit(), only, report=lambda line: console.print(f"  {line}"))
     if not stopped:
         console.print("nothing was running")
 
@@ -101,7 +93,7 @@ def status(
     """Show each part's state, address, pid and memory (PSS of its process tree)."""
     from rtml.stack import local
 
-    rows = local.status(_settings(), only)
+    rows = local.status(settings_or_exit(), only)
     if as_json:
         print(json.dumps([r.__dict__ for r in rows]))
     else:
@@ -109,15 +101,6 @@ def status(
 
 
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, or 'all'.")]
-
-
-def _usecases(name: str) -> list[str]:
-    if name == "all":
-        return list(USECASES)
-    if name not in USECASES:
-        err.print(f"[red]unknown use case {name!r}; choose from {', '.join(USECASES)} or all[/red]")
-        raise typer.Exit(2)
-    return [name]
 
 
 @app.command()
@@ -134,8 +117,8 @@ def produce(
     """Generate events with a known ground truth and send them to Kafka, keyed by entity id."""
     from streaming.producer import produce as run
 
-    settings = _settings()
-    names = _usecases(usecase)
+    settings = settings_or_exit()
+    names = usecase_names(usecase)
     if metrics_port:
         from prometheus_client import start_http_server
 
@@ -176,7 +159,7 @@ def topics() -> None:
     """Create the use cases' topics and dead-letter topics (idempotent)."""
     from streaming.topics import ensure_topics
 
-    for topic, what in ensure_topics(_settings()).items():
+    for topic, what in ensure_topics(settings_or_exit()).items():
         console.print(f"{topic}: {what}")
 
 
@@ -190,7 +173,7 @@ def oracle(
     from rtml.scoring import oracle_report
     from streaming.generators import generator_for
 
-    for name in _usecases(usecase):
+    for name in usecase_names(usecase):
         gen = generator_for(name, seed=seed)
         records = [(g.event, g.truth) for g in (next(gen) for _ in range(events))]
         spec = USECASES[name]
@@ -203,6 +186,14 @@ def oracle(
         for predictor, scores in report.items():
             table.add_row(predictor, *(f"{scores[m]:.4f}" for m in metrics))
         console.print(table)
+
+
+from rtml.cli_lakehouse import app as lakehouse_app  # noqa: E402  (rtml lakehouse ..., rtml sql)
+
+app.add_typer(lakehouse_app)
+from rtml.cli_learn import app as learn_app  # noqa: E402  (rtml learn ...)
+
+app.add_typer(learn_app, name="learn")
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 ``up`` starts every part that is not already running and not external, all at once, then waits
 for each to be healthy (the slow ones, Ray and MLflow, overlap with Kafka's start), creates the
-topics, and starts the producers last. It is idempotent: a second call reports what already runs.
+topics, and starts what reads or writes them (the lakehouse, the producers) last. It is
+idempotent: a second call reports what already runs.
 ``down`` stops, by pid, what ``up`` started, in reverse order.
 """
 
@@ -16,6 +17,9 @@ from typing import Literal
 from rtml.settings import Settings
 from rtml.stack.parts import Part, all_parts
 from rtml.stack.process import spawn, terminate, tree_memory
+
+#: Parts that need the topics: started after Kafka is healthy and the topics exist.
+AFTER_TOPICS = ("lakehouse", "producers")
 
 State = Literal["running", "started", "external", "stopped", "unhealthy", "failed"]
 
@@ -95,8 +99,8 @@ def up(
             report(f"{part.name}: {'healthy' if ok else 'FAILED'} ({took})")
             started.remove(part)
 
-    services = [p for p in parts if p.name != "producers"]
-    producers = [p for p in parts if p.name == "producers"]
+    services = [p for p in parts if p.name not in AFTER_TOPICS]
+    producers = [p for p in parts if p.name in AFTER_TOPICS]
     for part in services:
         start(part)
     settle()

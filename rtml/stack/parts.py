@@ -6,9 +6,11 @@ A part given as an existing service through settings (``RTML_KAFKA_BOOTSTRAP``, 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
@@ -257,7 +259,56 @@ class Producers(Part):
         ]  # fmt: skip
 
 
+class Lakehouse(Part):
+    """The Spark job that lands every use case's topic in Delta (``streaming/lakehouse.py``).
+
+    It reports to a status file every second; it is healthy while that file is fresh and every
+    streaming query in it is active.
+    """
+
+    name = "lakehouse"
+    # The first start fetches the Kafka source and Delta jars (~100 MB) from Maven Central.
+    start_timeout_s = 300.0
+    #: A status older than this means the job hangs (it rewrites it every second).
+    stale_after_s = 15.0
+
+    @property
+    def external(self) -> bool:
+        return False
+
+    @property
+    def address(self) -> str:
+        from rtml.lake import lake_uri
+
+        return lake_uri(self.settings)
+
+    @property
+    def status_file(self) -> Path:
+        return self.home / "status.json"
+
+    def job_status(self) -> dict | None:
+        """What the running job last reported, or None when it does not run or not yet."""
+        pid = self.files.running_pid()
+        try:
+            status = json.loads(self.status_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return status if pid is not None and status.get("pid") == pid else None
+
+    def healthy(self) -> bool:
+        status = self.job_status()
+        if not status or time.time() - status.get("updated", 0) > self.stale_after_s:
+            return False
+        queries = status.get("queries", {})
+        return bool(queries) and all(q.get("active") for q in queries.values())
+
+    def command(self) -> list[str]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        status = str(self.status_file.resolve())
+        return [sys.executable, "-m", "streaming.lakehouse", "run", "--status-file", status]
+
+
 def all_parts(settings: Settings) -> list[Part]:
     """Every part, in start order."""
-    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Producers)]
+    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Lakehouse, Producers)]
 

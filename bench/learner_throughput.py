@@ -1,0 +1,143 @@
+"""Learner throughput: Kafka → OnlineLearner actor → predict+learn → checkpoints, against River's
+own tight loop over the same events and model in the same run (the limit of one learner).
+
+Starts Kafka, Redis and Ray on the bench's own ports and state folder (fresh each run) and stops
+them after. For each use case: produce N events, time River's loop over them (features already
+extracted, as the learner does per event), then time the actor draining the topic. With
+``--shards`` also times 2 shards of eta against 1. Last line: one JSON object with the figures.
+
+    python bench/learner_throughput.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+BENCH_ENV = {
+    "RTML_STATE_DIR": str(ROOT / ".rtml-bench-learner"),
+    "RTML_KAFKA_PORT": "39092", "RTML_KAFKA_CONTROLLER_PORT": "39093", "RTML_REDIS_PORT": "36379",
+    "RTML_RAY_GCS_PORT": "36380", "RTML_RAY_DASHBOARD_PORT": "38265", "RTML_RAY_CLIENT_PORT": "30001",
+    "RTML_RAY_DASHBOARD_AGENT_PORT": "38266", "RTML_RAY_METRICS_EXPORT_PORT": "38090",
+    "RTML_RAY_MIN_WORKER_PORT": "31000", "RTML_RAY_MAX_WORKER_PORT": "31499",
+    "RTML_CHECKPOINT_EVERY_EVENTS": "5000", "RTML_CHECKPOINT_EVERY_S": "30",
+}  # fmt: skip
+for key, value in BENCH_ENV.items():
+    os.environ.setdefault(key, value)
+
+from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
+import ray  # noqa: E402
+from rtml.online import build_model  # noqa: E402
+from rtml.settings import load_settings  # noqa: E402
+from rtml.stack import local  # noqa: E402
+from rtml.usecases import USECASES, get  # noqa: E402
+from streaming.generators import generator_for  # noqa: E402
+from streaming.producer import produce  # noqa: E402
+from streaming.topics import ensure_topics  # noqa: E402
+
+PARTS = ["kafka", "redis", "ray"]
+
+
+def river_loop(name: str, n: int, seed: int) -> float:
+    """events/s of River alone: predict then learn, over parsed features."""
+    spec = get(name)
+    gen = generator_for(name, seed=seed)
+    rows = []
+    for _ in range(n):
+        event = spec.parse(next(gen).event)
+        rows.append((spec.features_of(event), spec.label_of(event) if spec.target else None))
+    model = build_model(spec)
+    t0 = time.perf_counter()
+    for x, y in rows:
+        if spec.task == "classification":
+            model.predict_proba_one(x)
+            model.learn_one(x, y)
+        elif spec.task == "regression":
+            model.predict_one(x)
+            model.learn_one(x, y)
+        else:
+            model.learn_one(x)
+            model.predict_one(x)
+    return n / (time.perf_counter() - t0)
+
+
+def drain(settings, name: str, n: int, shards: int = 1) -> tuple[float, float]:
+    """events/s of the actor(s) draining n events, and the checkpoint share of their time."""
+    handles = [
+        learner.start(name, s, shards, settings=learner.service_addresses(settings))
+        for s in range(shards)
+    ]
+    ray.get([h.status.remote() for h in handles])  # constructed: the loop has begun
+    t0 = time.perf_counter()
+    while True:
+        statuses = ray.get([h.status.remote() for h in handles])
+        for st in statuses:
+            if st["error"]:
+                sys.exit(st["error"])
+        if sum(st["learned"] + st["dead_lettered"] for st in statuses) >= n:
+            break
+        time.sleep(0.2)
+    elapsed = time.perf_counter() - t0
+    finals = ray.get([h.stop.remote() for h in handles])  # includes a final checkpoint
+    for h in handles:
+        ray.kill(h, no_restart=True)
+    share = max(f["checkpoint_share"] for f in finals)
+    return n / elapsed, share
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small streams, under two minutes")
+    parser.add_argument("--events", type=int, default=None)
+    args = parser.parse_args()
+    n = args.events or (2000 if args.quick else 10_000)
+
+    settings = load_settings()
+    local.down(settings, PARTS)
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
+    rows = local.up(settings, PARTS, report=lambda line: print(" ", line, flush=True))
+    if any(r.state not in ("started", "running") for r in rows):
+        sys.exit(f"stack did not start: {rows}")
+    figures: dict[str, float] = {"events": n}
+    try:
+        ensure_topics(settings)
+        learner.connect(settings)
+        for i, name in enumerate(USECASES):
+            produce(settings, [name], rate=0, count=n, seed=500 + i)
+            river = river_loop(name, n, seed=500 + i)
+            e2e, share = drain(settings, name, n)
+            figures[f"river_{name}_per_s"] = round(river)
+            figures[f"e2e_{name}_per_s"] = round(e2e)
+            figures[f"ratio_{name}"] = round(e2e / river, 3)
+            figures[f"checkpoint_share_{name}"] = round(share, 4)
+            print(f"{name}: River loop {river:,.0f}/s, learner end to end {e2e:,.0f}/s "
+                  f"(ratio {e2e / river:.2f}), checkpoint share {share:.1%}", flush=True)  # fmt: skip
+        # Shards: a second stream of eta, drained by 2 shards vs by 1 (fresh checkpoints each).
+        import redis
+
+        from rtml.checkpoint import RedisCheckpoints
+
+        store = RedisCheckpoints(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
+        for s in (0, 1):
+            store.delete("eta", s)
+        one, _ = drain(settings, "eta", n)
+        for s in (0, 1):
+            store.delete("eta", s)
+        two, _ = drain(settings, "eta", n, shards=2)
+        figures["shard_speedup"] = round(two / one, 3)
+        print(f"eta: 1 shard {one:,.0f}/s, 2 shards {two:,.0f}/s (speed-up {two / one:.2f})")
+    finally:
+        ray.shutdown()
+        local.down(settings, PARTS)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
