@@ -176,18 +176,25 @@ def classify(raw: DataFrame, spec: UseCase) -> DataFrame:
     return checked.withColumn("reason", reason).drop("verdict")
 
 
-def bronze_columns(spec: UseCase) -> list[Column]:
-    schema = spark_schema(spec.event)
-    when = event_time_field(schema)
-    event_date = F.to_date(F.col(f"event.{when}") if when else F.col("kafka_timestamp"))
+def _provenance_columns() -> list[Column]:
+    """Where a row came from, kept by bronze and quarantine alike."""
     return [
-        *(F.col(f"event.{f.name}").alias(f.name) for f in schema.fields),
         F.col("truth"),
         F.col("kafka_key"),
         F.col("kafka_partition"),
         F.col("kafka_offset"),
         F.col("kafka_timestamp"),
         F.current_timestamp().alias("ingested_at"),
+    ]
+
+
+def bronze_columns(spec: UseCase) -> list[Column]:
+    schema = spark_schema(spec.event)
+    when = event_time_field(schema)
+    event_date = F.to_date(F.col(f"event.{when}") if when else F.col("kafka_timestamp"))
+    return [
+        *(F.col(f"event.{f.name}").alias(f.name) for f in schema.fields),
+        *_provenance_columns(),
         event_date.alias("event_date"),
     ]
 
@@ -197,12 +204,7 @@ def quarantine_columns(spec: UseCase) -> list[Column]:
         F.lit(spec.name).alias("usecase"),
         F.col("reason"),
         F.col("value"),
-        F.col("truth"),
-        F.col("kafka_key"),
-        F.col("kafka_partition"),
-        F.col("kafka_offset"),
-        F.col("kafka_timestamp"),
-        F.current_timestamp().alias("ingested_at"),
+        *_provenance_columns(),
     ]
 
 
