@@ -117,9 +117,11 @@ def main() -> None:
         report = produce(settings, list(USECASES), rate=0, count=args.events, seed=7)
         generate_and_send = report.delivered / (time.perf_counter() - t0)
     finally:
-        delete_topics(settings, [t for s in bench_specs for t in (s.topic, s.dlq_topic)])
-        if started:
-            local.down(settings, ["kafka"])
+        try:
+            delete_topics(settings, [t for s in bench_specs for t in (s.topic, s.dlq_topic)])
+        finally:
+            if started:
+                local.down(settings, ["kafka"])
 
     bare_s, rtml_s = statistics.median(bare_rates), statistics.median(rtml_rates)
     figures = {
