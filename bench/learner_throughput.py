@@ -34,7 +34,7 @@ for key, value in BENCH_ENV.items():
 
 from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
 import ray  # noqa: E402
-from rtml.online import build_model  # noqa: E402
+from rtml.online import build_model, predict_then_learn  # noqa: E402
 from rtml.settings import load_settings  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import USECASES, get  # noqa: E402
@@ -56,15 +56,7 @@ def river_loop(name: str, n: int, seed: int) -> float:
     model = build_model(spec)
     t0 = time.perf_counter()
     for x, y in rows:
-        if spec.task == "classification":
-            model.predict_proba_one(x)
-            model.learn_one(x, y)
-        elif spec.task == "regression":
-            model.predict_one(x)
-            model.learn_one(x, y)
-        else:
-            model.learn_one(x)
-            model.predict_one(x)
+        predict_then_learn(spec, model, x, y)
     return n / (time.perf_counter() - t0)
 
 

@@ -30,7 +30,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 import rtml
 from rtml.checkpoint import Checkpoint, RedisCheckpoints
 from rtml.kafka import consumer_config, producer_config
-from rtml.online import Prequential, build_model
+from rtml.online import Prequential, build_model, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.usecases import InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
@@ -149,27 +149,16 @@ class OnlineLearner:
 
     def _learn(self, event: Any, msg: Any) -> None:
         spec, state = self.spec, self.state
+        y = spec.label_of(event) if spec.target else None
         x = spec.features_of(event)
         headers = dict(msg.headers() or [])
+        # the truth is read before learning: a bad header must not leave a half-learned event
         truth = spec.parse_truth(headers[TRUTH_HEADER]) if TRUTH_HEADER in headers else None
-        if spec.task == "classification":
-            y = spec.label_of(event)
-            proba = state.model.predict_proba_one(x).get(True, 0.0)
-            if truth is not None:
-                state.metrics.update(y, proba, spec.oracle(truth))
-            state.model.learn_one(x, y)
-        elif spec.task == "regression":
-            y = spec.label_of(event)
-            pred = state.model.predict_one(x)
-            if truth is not None:
-                state.metrics.update(y, pred if pred is not None else 0.0, spec.oracle(truth))
-            state.model.learn_one(x, y)
-        else:
-            state.model.learn_one(x)
-            cluster_id = state.model.predict_one(x)
-            if truth is not None:
-                segment = spec.oracle(truth)
-                state.metrics.update(segment, cluster_id, segment)
+        pred = predict_then_learn(spec, state.model, x, y)
+        if truth is not None:
+            oracle = spec.oracle(truth)
+            # clustering is scored against the true segment, which the oracle predicts
+            state.metrics.update(oracle if spec.task == "clustering" else y, pred, oracle)
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
         self.state.dead_lettered += 1

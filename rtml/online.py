@@ -40,6 +40,24 @@ def build_model(spec: UseCase, overrides: Mapping[str, Any] | None = None) -> An
     return (scaled + one_hot) | cluster.DBSTREAM(**params)
 
 
+def predict_then_learn(spec: UseCase, model: Any, x: dict[str, Any], y: Any = None) -> Any:
+    """One prequential step: the model's prediction for ``x`` made before it learns ``(x, y)``.
+
+    Classification gives the positive class's probability, regression the value (0.0 before the
+    first learn), clustering the cluster (DBSTREAM assigns only after it has seen the point).
+    """
+    if spec.task == "classification":
+        proba = model.predict_proba_one(x).get(True, 0.0)
+        model.learn_one(x, y)
+        return proba
+    if spec.task == "regression":
+        pred = model.predict_one(x)
+        model.learn_one(x, y)
+        return 0.0 if pred is None else pred
+    model.learn_one(x)
+    return model.predict_one(x)
+
+
 def _metric_set(spec: UseCase) -> dict[str, metrics.base.Metric]:
     if spec.task == "classification":
         return {

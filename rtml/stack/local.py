@@ -100,17 +100,17 @@ def up(
             started.remove(part)
 
     services = [p for p in parts if p.name not in AFTER_TOPICS]
-    producers = [p for p in parts if p.name in AFTER_TOPICS]
+    readers = [p for p in parts if p.name in AFTER_TOPICS]
     for part in services:
         start(part)
     settle()
     kafka_ok = any(p.name == "kafka" for p in services) and outcome["kafka"].state in (
         "running", "started", "external"
     )  # fmt: skip
-    if kafka_ok or (not services and producers):
+    if kafka_ok or (not services and readers):
         created = ensure_topics(settings)
         report("topics: " + ", ".join(f"{t} {what}" for t, what in created.items()))
-    for part in producers:
+    for part in readers:
         start(part)
     settle()
     return [outcome[p.name] for p in parts]

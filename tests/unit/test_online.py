@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtml.online import Prequential, build_model
+from rtml.online import Prequential, build_model, predict_then_learn
 from rtml.usecases import USECASES, UseCase
 from streaming.generators import generator_for
 
@@ -18,15 +18,9 @@ def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase)
         event = spec.parse(g.event)
         x = spec.features_of(event)
         oracle = spec.oracle(spec.truth.model_validate(g.truth))
-        if spec.task == "classification":
-            metrics.update(event.is_fraud, model.predict_proba_one(x).get(True, 0.0), oracle)
-            model.learn_one(x, event.is_fraud)
-        elif spec.task == "regression":
-            metrics.update(event.travel_seconds, model.predict_one(x) or 0.0, oracle)
-            model.learn_one(x, event.travel_seconds)
-        else:
-            model.learn_one(x)
-            metrics.update(oracle, model.predict_one(x), oracle)
+        y = spec.label_of(event) if spec.target else None
+        pred = predict_then_learn(spec, model, x, y)
+        metrics.update(oracle if spec.task == "clustering" else y, pred, oracle)
     report = metrics.report()
     assert report["events"] == 1500
     if spec.task == "regression":
