@@ -20,6 +20,7 @@ import json
 import threading
 import time
 import traceback
+from collections import deque
 from typing import Any
 
 import ray
@@ -28,9 +29,10 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import rtml
-from rtml.checkpoint import Checkpoint, RedisCheckpoints
+from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints
 from rtml.kafka import consumer_config, producer_config
-from rtml.online import Prequential, build_model, predict_then_learn
+from ray_apps.learner_metrics import LearnerMetrics
+from rtml.online import Prequential, build_model, predict, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.usecases import InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
@@ -48,7 +50,12 @@ def owned_partitions(partitions: int, shard: int, shards: int) -> list[int]:
 
 
 class OnlineLearner:
-    """One use case, one shard: a consume → predict → score → learn loop in a background thread."""
+    """One use case, one shard: a consume → predict → score → learn loop in a background thread.
+
+    The constructor returns at once; the thread restores the state (from Redis, else from the
+    latest MLflow snapshot, else fresh) and then learns. Until it has restored, ``status`` says
+    so and ``predict`` refuses (the serving side then answers from its own copy).
+    """
 
     def __init__(
         self, usecase: str, shard: int = 0, shards: int = 1,
@@ -60,17 +67,27 @@ class OnlineLearner:
         self.shard, self.shards = shard, shards
         self.overrides = model_overrides or {}
         self.trace_enabled = trace
-        self.store = RedisCheckpoints(
-            redis.Redis.from_url(self.settings.redis),
-            self.settings.checkpoint_key.get_secret_value().encode(),
-        )
+        key = self.settings.checkpoint_key.get_secret_value().encode()
+        self.store = RedisCheckpoints(redis.Redis.from_url(self.settings.redis), key)
+        self.snapshots = MlflowSnapshots(self.settings.mlflow_uri, key)
+        self.metrics = LearnerMetrics(usecase, shard)
+        self.state: Checkpoint | None = None
+        self.version = 0
+        self.restored_from = "nothing yet"
+        self.partitions: list[int] = []
+        self.lag: dict[int, int] = {}
+        self.rate: deque[tuple[float, int]] = deque(maxlen=11)  # (time, learned) once a second
         self.last_checkpoint: dict[str, Any] = {}
+        self.last_checkpoint_seconds = 0.0
         self.checkpoint_seconds = 0.0
+        self.last_snapshot: dict[str, Any] = {}
+        self.first_event_at: float | None = None
+        self.last_event_at: float | None = None
         self.started = time.monotonic()
         self.error: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._restore()
+        self._uploading: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="learn", daemon=True)
         self._thread.start()
 
@@ -85,19 +102,55 @@ class OnlineLearner:
             trace=[] if self.trace_enabled else None,
         )
 
-    def _restore(self) -> None:
-        restored = self.store.load(self.spec.name, self.shard)
+    def _restore(self) -> bool:
+        """Load the latest state; ``False`` (with ``error`` set) when what is stored is refused."""
+        name, shard = self.spec.name, self.shard
+        refused = None
+        try:
+            restored = self.store.load(name, shard)
+            self.restored_from = "redis"
+        except CheckpointRefused as exc:
+            restored, refused = None, f"Redis: {exc}"
         if restored is None:
-            self.state, self.version = self._fresh(), 0
+            try:
+                restored = self._with_retries(lambda: self.snapshots.load(name, shard))
+                self.restored_from = "mlflow snapshot"
+            except CheckpointRefused as exc:
+                refused = f"{refused}; MLflow: {exc}" if refused else f"MLflow: {exc}"
+            if restored is not None:
+                self.store.restored_from_snapshot(name, shard, restored[0])
+        if restored is None and refused:
+            self.error = (
+                f"stored checkpoint refused ({refused}); not loading it. "
+                f"`rtml learn reset {name}` starts over from the earliest event"
+            )
+            return False
+        if restored is None:
+            self.state, self.version, self.restored_from = self._fresh(), 0, "fresh"
         else:
             self.version, self.state = restored
         self.since_checkpoint = 0
-        self.last_checkpoint_at = time.monotonic()
+        self.last_checkpoint_at = self.last_snapshot_at = time.monotonic()
+        return True
+
+    def _with_retries(self, call: Any, attempts: int = 30) -> Any:
+        """MLflow may still be starting (``rtml up`` starts everything at once)."""
+        for attempt in range(attempts):
+            try:
+                return call()
+            except CheckpointRefused:
+                raise
+            except Exception:  # noqa: BLE001 - unreachable server: wait, then say why
+                if attempt == attempts - 1 or self._stop.is_set():
+                    raise
+                time.sleep(2)
+        return None
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._loop()
+            if self._restore():
+                self._loop()
         except Exception:  # the loop's own failure (not an event's): visible in status
             self.error = traceback.format_exc()
 
@@ -112,21 +165,46 @@ class OnlineLearner:
             for p in self.partitions
         ])  # fmt: skip
         self.consumer = consumer
+        gauges_at = 0.0
         while not self._stop.is_set():
             batch = consumer.consume(num_messages=s.learner_batch, timeout=0.5)
-            with self._lock:
-                for msg in batch:
-                    if msg.error() is None:
+            t0 = time.perf_counter()
+            before = (self.state.learned, self.state.dead_lettered, self.state.model_errors)
+            for msg in batch:
+                if msg.error() is None:
+                    # Locked per event, not per batch: a serving `predict` waits for one learn
+                    # (~ms), never a whole micro-batch.
+                    with self._lock:
                         self._process(msg)
-                due = self.since_checkpoint >= s.checkpoint_every_events or (
-                    self.since_checkpoint and time.monotonic() - self.last_checkpoint_at >= s.checkpoint_every_s
+            if batch:
+                now = time.time()
+                self.first_event_at = self.first_event_at or now
+                self.last_event_at = now
+                learned, dead, errors = (
+                    a - b for a, b in zip((self.state.learned, self.state.dead_lettered, self.state.model_errors), before, strict=True)
                 )  # fmt: skip
-                if due:
+                self.metrics.batch(learned, dead - errors, errors, time.perf_counter() - t0, len(batch))
+            if self._checkpoint_due():
+                with self._lock:
                     self._checkpoint()
+            if time.monotonic() - gauges_at >= 1.0:
+                gauges_at = time.monotonic()
+                self._refresh_gauges()
         with self._lock:
             if self.since_checkpoint:
                 self._checkpoint()
+            self._snapshot(None, wait=True)
         consumer.close()
+
+    def _checkpoint_due(self) -> bool:
+        s = self.settings
+        if not self.since_checkpoint:
+            return False
+        elapsed = time.monotonic() - self.last_checkpoint_at
+        min_gap = self.last_checkpoint_seconds * (1 - s.checkpoint_max_share) / s.checkpoint_max_share
+        return elapsed >= min_gap and (
+            self.since_checkpoint >= s.checkpoint_every_events or elapsed >= s.checkpoint_every_s
+        )
 
     def _process(self, msg: Any) -> None:
         partition, offset = msg.partition(), msg.offset()
@@ -155,10 +233,9 @@ class OnlineLearner:
         # the truth is read before learning: a bad header must not leave a half-learned event
         truth = spec.parse_truth(headers[TRUTH_HEADER]) if TRUTH_HEADER in headers else None
         pred = predict_then_learn(spec, state.model, x, y)
-        if truth is not None:
-            oracle = spec.oracle(truth)
-            # clustering is scored against the true segment, which the oracle predicts
-            state.metrics.update(oracle if spec.task == "clustering" else y, pred, oracle)
+        if truth is None:
+            return
+        state.metrics.observe(state.model, x, y, pred, spec.oracle(truth))
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
         self.state.dead_lettered += 1
@@ -170,10 +247,11 @@ class OnlineLearner:
         self.dlq.poll(0)
 
     def _checkpoint(self) -> None:
+        """Under the lock: the model must not change (nor be read by a predict) while pickled."""
         t0 = time.perf_counter()
         if self.dlq.flush(30) != 0:
             raise RuntimeError("dead letters not acknowledged: checkpoint withheld")
-        version, size = self.store.save(self.spec.name, self.shard, self.state)
+        version, blob = self.store.save(self.spec.name, self.shard, self.state)
         # Durable: now Kafka may know the offsets too (for lag; never read back).
         self.consumer.commit(
             offsets=[TopicPartition(self.spec.topic, p, o) for p, o in self.state.offsets.items()],
@@ -182,37 +260,117 @@ class OnlineLearner:
         self.version = version
         took = time.perf_counter() - t0
         self.checkpoint_seconds += took
-        self.last_checkpoint = {"version": version, "bytes": size, "seconds": round(took, 4)}
+        self.last_checkpoint_seconds = took
+        self.last_checkpoint = {"version": version, "bytes": len(blob), "seconds": round(took, 4)}
+        self.metrics.checkpoint(took, len(blob), version, time.time())
         self.since_checkpoint = 0
         self.last_checkpoint_at = time.monotonic()
+        if time.monotonic() - self.last_snapshot_at >= self.settings.snapshot_every_s:
+            self._snapshot(blob, wait=False)
+
+    def _snapshot(self, blob: bytes | None, wait: bool) -> None:
+        """Upload a checkpoint to MLflow in the background, one upload at a time.
+
+        ``blob=None`` (at stop) means the latest checkpoint, unless it is snapshotted already.
+        """
+        if self._uploading is not None and self._uploading.is_alive():
+            if not wait:
+                return  # a later checkpoint tries again
+            self._uploading.join()
+        version, learned, report = self.version, self.state.learned, self.state.metrics.report()
+        if blob is None:
+            if not version or self.last_snapshot.get("version") == version:
+                return
+            blob = self.store.blob(self.spec.name, self.shard)
+            if blob is None:
+                return
+        self.last_snapshot_at = time.monotonic()
+
+        def upload() -> None:
+            try:
+                flat = {f"{w}.{k}": v for w in ("overall", "recent", "share_of_oracle") for k, v in report.get(w, {}).items()}
+                self.snapshots.save(self.spec.name, self.shard, version, blob, flat, step=learned)
+                self.last_snapshot = {"version": version, "bytes": len(blob), "at": time.time()}
+                self.metrics.snapshot(time.time())
+            except Exception as exc:  # noqa: BLE001 - Redis holds the state; say it in status
+                self.last_snapshot = {"error": f"{type(exc).__name__}: {exc}"}
+
+        self._uploading = threading.Thread(target=upload, name="snapshot", daemon=True)
+        self._uploading.start()
+        if wait:
+            self._uploading.join()
+
+    def _refresh_gauges(self) -> None:
+        lag = {}
+        for p in self.partitions:
+            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.spec.topic, p), cached=True)
+            if high >= 0:
+                lag[p] = max(high - self.state.offsets.get(p, max(low, 0)), 0)
+        self.lag = lag
+        self.rate.append((time.monotonic(), self.state.learned))
+        with self._lock:
+            report = self.state.metrics.report()
+        self.metrics.gauges(lag, report)
 
     # -- control ------------------------------------------------------------------------------
+    def events_per_s(self) -> float:
+        if len(self.rate) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.rate[0], self.rate[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
     def status(self) -> dict[str, Any]:
+        base = {"usecase": self.spec.name, "shard": self.shard, "running": self._thread.is_alive(), "error": self.error}
+        if self.state is None:
+            return {**base, "restoring": self.error is None, "learned": 0, "dead_lettered": 0}
         with self._lock:
             state = self.state
             info = self.store.info(self.spec.name, self.shard)
             return {
-                "usecase": self.spec.name,
-                "shard": self.shard,
-                "running": self._thread.is_alive(),
-                "error": self.error,
+                **base,
+                "restored_from": self.restored_from,
                 "learned": state.learned,
                 "dead_lettered": state.dead_lettered,
                 "model_errors": state.model_errors,
+                "events_per_s": round(self.events_per_s(), 2),
                 "offsets": dict(state.offsets),
+                "lag": dict(self.lag),
                 "checkpoint": {**self.last_checkpoint, **(info or {})},
+                "snapshot": dict(self.last_snapshot),
                 "checkpoint_share": self.checkpoint_seconds / max(time.monotonic() - self.started, 1e-9),
+                "checkpoint_seconds": round(self.checkpoint_seconds, 4),
+                "first_event_at": self.first_event_at,
+                "last_event_at": self.last_event_at,
                 "metrics": state.metrics.report(),
             }
 
+    def predict(self, xs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Answer feature dicts with what the model knows now (between two events)."""
+        if self.state is None:
+            raise RuntimeError(f"learner {self.spec.name}[{self.shard}] is restoring its state")
+        with self._lock:
+            predictions = [predict(self.spec, self.state.model, x) for x in xs]
+            return {
+                "predictions": predictions,
+                "checkpoint_version": self.version,
+                "learned": self.state.learned,
+                "shard": self.shard,
+            }
+
+    def pid(self) -> int:
+        """The worker process's id (the kill tests SIGKILL it)."""
+        import os
+
+        return os.getpid()
+
     def trace(self) -> list[tuple[int, int]] | None:
         with self._lock:
-            return list(self.state.trace) if self.state.trace is not None else None
+            return list(self.state.trace) if self.state and self.state.trace is not None else None
 
     def stop(self) -> dict[str, Any]:
-        """Stop the loop after a final checkpoint."""
+        """Stop the loop after a final checkpoint (and its snapshot)."""
         self._stop.set()
-        self._thread.join(timeout=120)
+        self._thread.join(timeout=180)
         return self.status()
 
 
@@ -250,6 +408,8 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
         "checkpoint_key": settings.checkpoint_key.get_secret_value(),
         "checkpoint_every_events": settings.checkpoint_every_events,
         "checkpoint_every_s": settings.checkpoint_every_s,
+        "checkpoint_max_share": settings.checkpoint_max_share,
+        "snapshot_every_s": settings.snapshot_every_s,
         "learner_batch": settings.learner_batch,
         "kafka_session_timeout_ms": settings.kafka_session_timeout_ms,
     }

@@ -79,8 +79,8 @@ class RedisCheckpoints:
     def channel(usecase: str) -> str:
         return f"rtml:checkpoints:{usecase}"
 
-    def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, int]:
-        """Store atomically (blob and version together); return (version, size in bytes)."""
+    def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]:
+        """Store atomically (blob and version together); return the version and the signed blob."""
         blob = dumps(checkpoint, self.key)
         name = self._name(usecase, shard)
         version = int(self.client.incr(f"{name}:version"))
@@ -88,13 +88,23 @@ class RedisCheckpoints:
         pipe.hset(name, mapping={"blob": blob, "version": version, "created": checkpoint.created})
         pipe.publish(self.channel(usecase), f"{shard}:{version}")
         pipe.execute()
-        return version, len(blob)
+        return version, blob
+
+    def restored_from_snapshot(self, usecase: str, shard: int, version: int) -> None:
+        """After a fallback to a snapshot, versions keep growing from the snapshot's."""
+        counter = f"{self._name(usecase, shard)}:version"
+        if int(self.client.get(counter) or 0) < version:
+            self.client.set(counter, version)
 
     def load(self, usecase: str, shard: int) -> tuple[int, Checkpoint] | None:
         stored = self.client.hgetall(self._name(usecase, shard))
         if not stored:
             return None
         return int(stored[b"version"]), loads(stored[b"blob"], self.key)
+
+    def blob(self, usecase: str, shard: int) -> bytes | None:
+        """The latest signed blob as stored (for a snapshot: no unpickle, no re-pickle)."""
+        return self.client.hget(self._name(usecase, shard), "blob")
 
     def info(self, usecase: str, shard: int) -> dict[str, float] | None:
         version, created = self.client.hmget(self._name(usecase, shard), "version", "created")
@@ -104,3 +114,88 @@ class RedisCheckpoints:
 
     def delete(self, usecase: str, shard: int) -> None:
         self.client.delete(self._name(usecase, shard))
+
+
+class MlflowSnapshots:
+    """Snapshots of learners' checkpoints in MLflow: the fallback when Redis has lost them.
+
+    One run per learner (tag ``rtml.learner = <usecase>-<shard>``) in the experiment
+    :data:`EXPERIMENT` holds the learner's metrics over time and its latest signed checkpoint.
+    Uploads alternate between two artifact slots, and the run's ``rtml.snapshot_slot`` tag moves
+    to a slot only after its upload finished: a crash mid-upload leaves the previous snapshot
+    intact, and disk use stays at two checkpoints per learner. The blob is the same signed blob
+    as in Redis, verified before it is unpickled.
+    """
+
+    EXPERIMENT = "rtml-online-learners"
+    SLOTS = ("a", "b")
+
+    def __init__(self, tracking_uri: str, key: bytes) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient(tracking_uri)
+        self.key = key
+
+    def _experiment_id(self) -> str:
+        found = self.client.get_experiment_by_name(self.EXPERIMENT)
+        if found is not None:
+            return str(found.experiment_id)
+        return str(self.client.create_experiment(self.EXPERIMENT))
+
+    def _run(self, usecase: str, shard: int, create: bool) -> Any | None:
+        runs = self.client.search_runs(
+            [self._experiment_id()],
+            filter_string=f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'",
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )  # fmt: skip
+        if runs:
+            return runs[0]
+        if not create:
+            return None
+        return self.client.create_run(
+            self._experiment_id(), run_name=f"learner-{usecase}-{shard}",
+            tags={"rtml.learner": f"{usecase}-{shard}", "rtml.active": "true", "rtml.usecase": usecase},
+        )  # fmt: skip
+
+    def save(self, usecase: str, shard: int, version: int, blob: bytes, metrics: dict[str, float], step: int) -> None:
+        import tempfile
+        from pathlib import Path
+
+        run = self._run(usecase, shard, create=True)
+        run_id = run.info.run_id
+        current = run.data.tags.get("rtml.snapshot_slot") if run.data else None
+        slot = self.SLOTS[1] if current == self.SLOTS[0] else self.SLOTS[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"checkpoint-{slot}.bin"
+            path.write_bytes(blob)
+            self.client.log_artifact(run_id, str(path), artifact_path="checkpoint")
+        finite = {k: v for k, v in metrics.items() if v == v and abs(v) != float("inf")}
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, now, step) for k, v in finite.items()],
+            tags=[RunTag("rtml.snapshot_slot", slot), RunTag("rtml.snapshot_version", str(version)),
+                  RunTag("rtml.snapshot_time", str(time.time()))],
+        )  # fmt: skip
+
+    def load(self, usecase: str, shard: int) -> tuple[int, Checkpoint] | None:
+        """The latest snapshot, verified; ``None`` when the learner has none."""
+        import tempfile
+        from pathlib import Path
+
+        run = self._run(usecase, shard, create=False)
+        if run is None or "rtml.snapshot_slot" not in run.data.tags:
+            return None
+        slot, version = run.data.tags["rtml.snapshot_slot"], int(run.data.tags["rtml.snapshot_version"])
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self.client.download_artifacts(run.info.run_id, f"checkpoint/checkpoint-{slot}.bin", tmp)
+            return version, loads(Path(local).read_bytes(), self.key)
+
+    def forget(self, usecase: str, shard: int) -> None:
+        """A reset learner must not come back from an old snapshot; the run stays as history."""
+        run = self._run(usecase, shard, create=False)
+        if run is not None:
+            self.client.set_tag(run.info.run_id, "rtml.active", "false")
+            self.client.set_terminated(run.info.run_id)

@@ -78,7 +78,7 @@ def status(
         print(json.dumps(rows, default=str))
         return
     table = Table(title="rtml learners")
-    for column in ("learner", "running", "learned", "dead letters", "offsets", "checkpoint", "primary metric"):
+    for column in ("learner", "running", "learned", "events/s", "dead letters", "lag", "checkpoint", "primary metric"):
         table.add_column(column)
     for r in rows:
         m = r.get("metrics", {})
@@ -87,28 +87,41 @@ def status(
         share = m.get("share_of_oracle", {}).get(primary) if primary else None
         ck = r.get("checkpoint", {})
         table.add_row(
-            f"{r['usecase']}[{r['shard']}]", str(r["running"]), str(r.get("learned", "")),
-            str(r.get("dead_lettered", "")), json.dumps(r.get("offsets", {})),
+            f"{r['usecase']}[{r['shard']}]", _running(r), str(r.get("learned", "")),
+            str(r.get("events_per_s", "")), str(r.get("dead_lettered", "")),
+            " ".join(f"p{p}:{n}" for p, n in sorted(r.get("lag", {}).items())),
             f"v{ck.get('version')} {ck.get('age_s', 0):.0f}s ago" if ck.get("version") else "",
             f"{primary} {value:.4g} ({share:.0%} of oracle)" if value is not None and share else "",
         )  # fmt: skip
     console.print(table)
+    for r in rows:
+        if r.get("error"):
+            err.print(f"[red]{r['usecase']}[{r['shard']}]: {r['error'].strip().splitlines()[-1]}[/red]")
+
+
+def _running(row: dict) -> str:
+    if row.get("restoring"):
+        return "restoring"
+    return "yes" if row.get("running") else "no"
 
 
 @app.command()
 def reset(usecase: UsecaseArg) -> None:
-    """Forget a stopped learner's model and checkpoint: it starts over from the earliest event."""
+    """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest event."""
     import redis
 
-    from rtml.checkpoint import RedisCheckpoints
+    from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
 
     names = usecase_names(usecase)
     learner = _connect()
     settings = settings_or_exit()
-    store = RedisCheckpoints(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
+    key = settings.checkpoint_key.get_secret_value().encode()
+    store = RedisCheckpoints(redis.Redis.from_url(settings.redis), key)
+    snapshots = MlflowSnapshots(settings.mlflow_uri, key)
     for name in names:
         for shard in range(settings.learner_shards):
             if learner.find(name, shard) is not None:
                 raise typer.BadParameter(f"{name}[{shard}] is running: `rtml learn stop {name}` first")
             store.delete(name, shard)
-            console.print(f"{name}[{shard}]: checkpoint deleted")
+            snapshots.forget(name, shard)
+            console.print(f"{name}[{shard}]: checkpoint deleted, MLflow snapshots retired")

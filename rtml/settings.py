@@ -83,16 +83,40 @@ class Settings(BaseSettings):
     # are paced by time as well as by events to keep their share of learner time small.
     checkpoint_every_events: int = Field(5000, ge=1)
     checkpoint_every_s: float = Field(30.0, gt=0)
+    # A self-pacing bound: after a checkpoint that took d seconds the next waits at least
+    # d * (1 - share) / share, so checkpoints never take more than this share of learner time
+    # however large the model grows (the replay window after a crash grows instead).
+    checkpoint_max_share: float = Field(0.05, gt=0, lt=1)
+    # Snapshots of the latest checkpoint to MLflow (the fallback when Redis loses it): rarer,
+    # uploaded in the background, two artifact slots per learner so disk use stays bounded.
+    snapshot_every_s: float = Field(600.0, gt=0)
     learner_batch: int = Field(500, ge=1, description="messages polled per micro-batch")
     learner_shards: int = Field(1, ge=1, description="learners per use case, each a partition subset")
 
     # -- Serving -----------------------------------------------------------------------------
     serve_port: int = _port(8000, "Ray Serve HTTP API")
+    # Unset: learner control (start/stop/reset) is open, fine on loopback; set it anywhere else.
+    api_token: SecretStr | None = Field(None, description="bearer token of the API's control routes")
+    serve_max_events: int = Field(1000, ge=1, description="most events in one predict/learn request")
+    serve_max_body_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies get 413")
+    serve_cache_ttl_s: int = Field(3600, ge=0, description="batch prediction cache TTL; 0 = no cache")
+    # A learner answers between two events (~ms); longer means it is restarting or checkpointing,
+    # and the replica's last loaded checkpoint answers instead.
+    serve_learner_timeout_s: float = Field(0.25, gt=0, description="wait for a learner's answer")
+    serve_champion_poll_s: float = Field(5.0, gt=0, description="how often to look for a new champion")
+    # Loading a checkpoint holds a replica's GIL ~2 s (a 90 MB forest), so the fallback copy that
+    # answers while a learner restarts is refreshed on announcements, but at most this often.
+    serve_fallback_refresh_s: float = Field(30.0, gt=0, description="least gap between fallback loads")
 
     # -- Producers ---------------------------------------------------------------------------
     producer_rate: float = Field(5.0, ge=0, description="events/s per use case under `rtml up`")
     producer_metrics_port: int = _port(9101, "Prometheus metrics of the producers")
     seed: int = Field(42, description="seed of the event generators")
+
+    # -- Observability -----------------------------------------------------------------------
+    prometheus_port: int = _port(9090, "local Prometheus (scrapes Ray, producers, lakehouse)")
+    prometheus_scrape_s: float = Field(10.0, gt=0, le=300, description="scrape/rule interval (s)")
+    prometheus_retention: str = Field("7d", description="how long local Prometheus keeps samples")
 
     # -- Lakehouse: Kafka → Delta (Spark), DuckDB SQL over Delta -------------------------------
     lake_dir: Path | None = Field(
@@ -105,6 +129,7 @@ class Settings(BaseSettings):
         100_000, ge=1, description="most Kafka records one micro-batch takes per topic (bounds memory)"
     )
     spark_driver_memory: str = Field("1g", description="JVM heap of the local Spark driver")
+    lake_metrics_port: int = _port(9102, "Prometheus metrics of the lakehouse job's progress")
     # S3-compatible storage (AWS S3, MinIO, R2): set the bucket and the lake lives there instead of
     # in lake_dir. Keys left unset fall back to the standard AWS_* variables / credential chain.
     lake_s3_bucket: str | None = Field(None, description="bucket of the lake; unset: local folder")
@@ -123,6 +148,12 @@ class Settings(BaseSettings):
                      "lake_s3_bucket", "lake_s3_endpoint")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        """``RTML_API_TOKEN=`` means no token, not the empty token."""
         return value or None
 
     # -- resolved addresses: the one place that says where each part listens ----------------
@@ -149,6 +180,10 @@ class Settings(BaseSettings):
     @property
     def serve_url(self) -> str:
         return f"http://{LOOPBACK}:{self.serve_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.prometheus_port}"
 
     @property
     def lake_local_dir(self) -> Path:

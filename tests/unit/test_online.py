@@ -20,7 +20,7 @@ def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase)
         oracle = spec.oracle(spec.truth.model_validate(g.truth))
         y = spec.label_of(event) if spec.target else None
         pred = predict_then_learn(spec, model, x, y)
-        metrics.update(oracle if spec.task == "clustering" else y, pred, oracle)
+        metrics.observe(model, x, y, pred, oracle)
     report = metrics.report()
     assert report["events"] == 1500
     if spec.task == "regression":
@@ -29,4 +29,7 @@ def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase)
         assert 0.5 < report["overall"]["roc_auc"] < report["oracle"]["roc_auc"]
     else:
         assert report["oracle"]["ari"] == pytest.approx(1.0)
-        assert report["overall"]["ari"] < 1.0
+        # better than chance, short of the truth, and neither one blob nor shattered
+        assert 0.05 < report["overall"]["ari"] < 1.0
+        assert 2 <= report["n_clusters"] <= 20
+        assert -1.0 <= report["overall"]["silhouette"] <= 1.0 and report["oracle"]["silhouette"] > 0
