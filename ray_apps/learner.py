@@ -65,7 +65,8 @@ class OnlineLearner:
         self.settings: Settings = load_settings(**(settings or {}))
         self.spec = get(usecase)
         self.shard, self.shards = shard, shards
-        self.overrides = model_overrides or {}
+        # the spec's defaults < settings (RTML_LEARNER_PARAMS) < this learner's own (CLI, tests)
+        self.overrides = {**self.settings.learner_params.get(usecase, {}), **(model_overrides or {})}
         self.trace_enabled = trace
         key = self.settings.checkpoint_key.get_secret_value().encode()
         self.store = RedisCheckpoints(redis.Redis.from_url(self.settings.redis), key)
@@ -80,6 +81,8 @@ class OnlineLearner:
         self.last_checkpoint: dict[str, Any] = {}
         self.last_checkpoint_seconds = 0.0
         self.checkpoint_seconds = 0.0
+        #: time spent learning and checkpointing (not waiting for events): the base of the share
+        self.busy_seconds = 0.0
         self.last_snapshot: dict[str, Any] = {}
         self.first_event_at: float | None = None
         self.last_event_at: float | None = None
@@ -187,6 +190,7 @@ class OnlineLearner:
             if self._checkpoint_due():
                 with self._lock:
                     self._checkpoint()
+            self.busy_seconds += time.perf_counter() - t0  # after the wait in consume()
             if time.monotonic() - gauges_at >= 1.0:
                 gauges_at = time.monotonic()
                 self._refresh_gauges()
@@ -337,7 +341,7 @@ class OnlineLearner:
                 "lag": dict(self.lag),
                 "checkpoint": {**self.last_checkpoint, **(info or {})},
                 "snapshot": dict(self.last_snapshot),
-                "checkpoint_share": self.checkpoint_seconds / max(time.monotonic() - self.started, 1e-9),
+                "checkpoint_share": self.checkpoint_seconds / max(self.busy_seconds, 1e-9),
                 "checkpoint_seconds": round(self.checkpoint_seconds, 4),
                 "first_event_at": self.first_event_at,
                 "last_event_at": self.last_event_at,
@@ -393,7 +397,9 @@ def connect(settings: Settings) -> None:
             "import ray_apps (or set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) before importing ray"
         )
     host, _, port = settings.ray.rpartition(":")
-    if port.isdigit() and not port_open(host, int(port), timeout=2.0):
+    # a Ray Client address (ray://host:port, e.g. a cluster's head service) is not probed
+    probe = not settings.ray.startswith("ray://") and port.isdigit()
+    if probe and not port_open(host, int(port), timeout=2.0):
         raise ConnectionError(f"no Ray cluster at {settings.ray}: start it with `rtml up -p ray`")
     ray.init(address=settings.ray, namespace=NAMESPACE, log_to_driver=False)
 
@@ -410,6 +416,7 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
         "checkpoint_every_s": settings.checkpoint_every_s,
         "checkpoint_max_share": settings.checkpoint_max_share,
         "snapshot_every_s": settings.snapshot_every_s,
+        "learner_params": settings.learner_params,
         "learner_batch": settings.learner_batch,
         "kafka_session_timeout_ms": settings.kafka_session_timeout_ms,
     }
@@ -417,9 +424,10 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
 
 def start(usecase: str, shard: int = 0, shards: int = 1, **kwargs: Any) -> Any:
     """Start (or find) the detached, named learner actor of a use case shard."""
+    resource = load_settings().learner_resource  # e.g. the learner worker group's on KubeRay
     return RemoteLearner.options(
         name=actor_name(usecase, shard), namespace=NAMESPACE, lifetime="detached",
-        get_if_exists=True,
+        get_if_exists=True, resources={resource: 1} if resource else None,
     ).remote(usecase, shard, shards, **kwargs)  # fmt: skip
 
 

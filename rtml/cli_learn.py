@@ -28,16 +28,42 @@ def _connect():  # the composition root reaches into the Ray adapter
     return learner
 
 
+def _params(values: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{item!r}: expected KEY=VALUE, e.g. n_models=5")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw  # a bare string, e.g. split_criterion=gini
+    return out
+
+
 @app.command()
-def start(usecase: UsecaseArg = "all") -> None:
+def start(
+    usecase: UsecaseArg = "all",
+    param: Annotated[
+        list[str],
+        typer.Option(
+            "--param", "-P",
+            help="Online model hyperparameter over the spec's default and RTML_LEARNER_PARAMS "
+            "(repeatable), e.g. -P n_models=5. Applies to a learner that is not running yet.",
+        ),
+    ] = [],  # noqa: B006 - typer's way to declare a repeatable option
+) -> None:
     """Start the learner of a use case (or all); it resumes from its latest checkpoint."""
     names = usecase_names(usecase)
+    overrides = _params(param)
     learner = _connect()
     settings = settings_or_exit()
     for name in names:
         shards = settings.learner_shards
         for shard in range(shards):
-            learner.start(name, shard, shards, settings=learner.service_addresses(settings))
+            learner.start(
+                name, shard, shards, model_overrides=overrides, settings=learner.service_addresses(settings)
+            )
             console.print(f"{name}[{shard}/{shards}]: started (or already running)")
 
 
