@@ -9,6 +9,7 @@ Layout under the lake's root (a local folder, or ``s3://bucket/prefix``)::
 
     bronze/<usecase>/      one Delta table per use case, partitioned by event_date
     quarantine/            events that failed their schema, with the reason, by usecase
+    predictions/<usecase>/ batch scores of the champion (``jobs/score.py``), table <usecase>_predictions
     _checkpoints/<usecase> Spark's streaming checkpoints (offsets + commits)
 """
 
@@ -29,6 +30,7 @@ from rtml.usecases import USECASES, get
 
 BRONZE = "bronze"
 QUARANTINE = "quarantine"
+PREDICTIONS = "predictions"
 CHECKPOINTS = "_checkpoints"
 
 #: DuckDB never fetches or loads an extension behind our back, and never reads a Python
@@ -40,9 +42,15 @@ BASE_DUCKDB_CONFIG: dict[str, str | bool] = {
 }
 
 
+def predictions_table(usecase: str) -> str:
+    """The name of a use case's batch predictions table (``tfd_predictions``)."""
+    return f"{usecase}_{PREDICTIONS}"
+
+
 def table_names() -> list[str]:
-    """Every table the lake can hold: one bronze table per use case, and the quarantine."""
-    return [*USECASES, QUARANTINE]
+    """Every table the lake can hold: one bronze table per use case, the quarantine, and the
+    batch predictions of each use case."""
+    return [*USECASES, QUARANTINE, *(predictions_table(u) for u in USECASES)]
 
 
 def lake_uri(settings: Settings) -> str:
@@ -54,9 +62,13 @@ def lake_uri(settings: Settings) -> str:
 
 
 def table_uri(settings: Settings, name: str) -> str:
-    """Where table ``name`` (a use case, or ``quarantine``) lives."""
+    """Where table ``name`` (a use case, ``quarantine``, or ``<usecase>_predictions``) lives."""
     if name == QUARANTINE:
         return f"{lake_uri(settings)}/{QUARANTINE}"
+    if name.endswith(f"_{PREDICTIONS}"):
+        usecase = name.removesuffix(f"_{PREDICTIONS}")
+        get(usecase)
+        return f"{lake_uri(settings)}/{PREDICTIONS}/{usecase}"
     get(name)  # a clear error for an unknown use case
     return f"{lake_uri(settings)}/{BRONZE}/{name}"
 

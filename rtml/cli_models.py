@@ -1,0 +1,286 @@
+"""``rtml train``, ``rtml score`` and ``rtml models``: batch models through Ray Jobs and MLflow.
+
+``train`` and ``score`` submit ``jobs.tune`` / ``jobs.score`` with the Ray Jobs SDK, exactly as
+``ray job submit --working-dir . -- python -m jobs.tune ...`` would: the repository is the job's
+working folder (Ray skips what ``.gitignore`` lists, so the virtualenv and the local stack's data
+stay home), and the job's environment carries the settings that say where MLflow and the lake are.
+Then they follow the job's log, show progress, and exit non-zero when the job fails.
+
+Registered on the main CLI with ``app.add_typer(app)`` (no name: its commands join the top level).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import click
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from rtml.cli_common import console, err, settings_or_exit, usecase_names
+from rtml.settings import Settings
+from rtml.usecases import USECASES
+
+#: The repository: the working folder a job gets (it holds ``jobs/`` and ``rtml/``).
+REPO = Path(__file__).resolve().parents[1]
+#: Never uploaded, beside what .gitignore already keeps out (a checkout without git has no
+#: .gitignore to read).
+EXCLUDES = [".venv", ".rtml*", ".git", "node_modules", "spark-warehouse", "*.jar", "mlruns"]
+#: Settings that hold secrets never travel in a job's definition (the Ray dashboard shows it);
+#: on a cluster the workers get credentials from their own environment.
+SECRET_VARIABLES = {"RTML_CHECKPOINT_KEY", "RTML_LAKE_S3_ACCESS_KEY_ID", "RTML_LAKE_S3_SECRET_ACCESS_KEY"}
+
+app = typer.Typer()
+UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}.")]
+
+
+def _one(usecase: str) -> str:
+    """One use case by name ('all' is not one); exit 2 otherwise."""
+    if usecase == "all":
+        err.print(f"[red]name one use case: {', '.join(USECASES)}[/red]")
+        raise typer.Exit(2)
+    return usecase_names(usecase)[0]
+
+
+def job_env(settings: Settings) -> dict[str, str]:
+    """The job's RTML_* environment: this process's, with every location made absolute."""
+    from rtml.ray_env import ray_env
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("RTML_") and k not in SECRET_VARIABLES}
+    env.update(ray_env(settings))
+    # The driver joins the cluster it was submitted to (see jobs.sweep.connect for why).
+    env["RTML_RAY_ADDRESS"] = settings.ray
+    env["RTML_MLFLOW_TRACKING_URI"] = settings.mlflow_uri
+    env["RTML_STATE_DIR"] = str(settings.state_dir.resolve())
+    if not settings.lake_s3_bucket:
+        env["RTML_LAKE_DIR"] = str(settings.lake_local_dir)
+    return env
+
+
+def submit(settings: Settings, entrypoint: list[str]) -> tuple[Any, str]:
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        client = JobSubmissionClient(settings.ray_dashboard_url)
+    except (ConnectionError, RuntimeError) as exc:
+        err.print(f"[red]no Ray job API at {settings.ray_dashboard_url}: {exc}; `rtml up` first[/red]")
+        raise typer.Exit(1) from None
+    job_id = client.submit_job(
+        entrypoint=" ".join(entrypoint),
+        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": job_env(settings)},
+    )
+    return client, job_id
+
+
+def follow(client: Any, job_id: str, on_line: Any) -> str:
+    """Hand every line of the job's log to ``on_line`` until it ends; return its final status.
+    Ctrl-C stops the job."""
+
+    async def tail() -> None:
+        pending = ""
+        async for chunk in client.tail_job_logs(job_id):
+            pending += chunk
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                on_line(line)
+        if pending:
+            on_line(pending)
+
+    try:
+        asyncio.run(tail())
+    except KeyboardInterrupt:
+        client.stop_job(job_id)
+        err.print(f"[yellow]stopped job {job_id}[/yellow]")
+        raise typer.Exit(130) from None
+    return str(client.get_job_status(job_id))
+
+
+def _finish(client: Any, job_id: str, status: str, tail: list[str]) -> None:
+    if status.endswith("SUCCEEDED"):
+        return
+    err.print(f"[red]job {job_id} ended {status}; the end of its log:[/red]")
+    for line in tail[-40:]:
+        err.print(line, markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    usecase: UsecaseArg,
+    trials: Annotated[int, typer.Option(help="Configurations to try.")] = 16,
+    max_rows: Annotated[Optional[int], typer.Option(help="Only the newest N rows.")] = None,
+    every: Annotated[
+        Optional[str], typer.Option(help="Sweep again at this interval (30m, 1h, 1d) until stopped.")
+    ] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Submit and return.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")] = False,
+) -> None:
+    """Sweep the use case's batch model on Ray Tune (a Ray job), register the best in MLflow and
+    make it champion if it beats the current one on the same holdout."""
+    name = _one(usecase)
+    settings = settings_or_exit()
+    entry = ["python", "-m", "jobs.tune", "--usecase", name, "--trials", str(trials)]
+    entry += ["--max-rows", str(max_rows)] if max_rows else []
+    entry += ["--every", every] if every else []
+    client, job_id = submit(settings, entry)
+    console.print(f"submitted {job_id} ({' '.join(entry)}); dashboard {settings.ray_dashboard_url}")
+    if detach:
+        return
+    log: list[str] = []
+    result: dict[str, Any] = {}
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err)  # fmt: skip
+    with bar:
+        task = bar.add_task(f"{name} trials", total=trials, best="")
+
+        def on_line(line: str) -> None:
+            log.append(line)
+            if line.startswith("PROGRESS "):
+                p = json.loads(line.removeprefix("PROGRESS "))
+                bar.update(task, completed=p["done"], total=p["total"])
+            elif line.startswith("RESULT "):
+                result.update(json.loads(line.removeprefix("RESULT ")))
+            elif line.startswith("rtml: ") or verbose:
+                bar.console.print(line.removeprefix("rtml: "), markup=False, highlight=False)
+
+        status = follow(client, job_id, on_line)
+    _finish(client, job_id, status, log)
+    if result:
+        gate = result["gate"]
+        console.print(
+            f"{name}: version {result['version']} — holdout {json.dumps(result['holdout'])}; "
+            f"gate [bold]{gate['decision']}[/bold] ({gate['metric']} {gate['candidate_score']:.4g}"
+            + (f" vs champion v{gate['champion_version']} {gate['champion_score']:.4g})"
+               if gate["champion_score"] is not None else ")")
+            + f" in {result['seconds']:.0f}s"
+        )  # fmt: skip
+
+
+@app.command()
+def score(
+    usecase: UsecaseArg,
+    since: Annotated[Optional[str], typer.Option(help="Only events at or after this date (UTC).")] = None,
+    version: Annotated[Optional[int], typer.Option(help="A model version [default: champion].")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")] = False,
+) -> None:
+    """Score the use case's lake rows with the champion on Ray Data (a Ray job) and append them
+    to the <usecase>_predictions table."""
+    name = _one(usecase)
+    settings = settings_or_exit()
+    entry = ["python", "-m", "jobs.score", "--usecase", name]
+    entry += ["--since", since] if since else []
+    entry += ["--version", str(version)] if version else []
+    client, job_id = submit(settings, entry)
+    console.print(f"submitted {job_id} ({' '.join(entry)})")
+    log: list[str] = []
+    result: dict[str, Any] = {}
+
+    def on_line(line: str) -> None:
+        log.append(line)
+        if line.startswith("RESULT "):
+            result.update(json.loads(line.removeprefix("RESULT ")))
+        elif verbose:
+            err.print(line, markup=False, highlight=False)
+
+    with err.status(f"scoring {name}…"):
+        status = follow(client, job_id, on_line)
+    _finish(client, job_id, status, log)
+    if result:
+        console.print(
+            f"{name}: {result['rows']:,} rows scored by version {result['version']} into "
+            f"{result['table']} in {result['seconds']:.1f}s ({result['rows_per_s']:,.0f} rows/s)"
+        )
+
+
+# -- rtml models ---------------------------------------------------------------------------------
+
+
+class _ModelsGroup(TyperGroup):
+    """``rtml models tfd`` lists; ``rtml models promote|rollback ...`` act."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        if args and args[0] not in self.commands and args[0] in USECASES:
+            args = ["list", *args]
+        return super().resolve_command(ctx, args)
+
+
+models = typer.Typer(
+    cls=_ModelsGroup, no_args_is_help=True,
+    help="Batch model versions in the MLflow registry: `rtml models USECASE` lists them; "
+         "promote and rollback move the champion alias.",
+)  # fmt: skip
+app.add_typer(models, name="models")
+
+
+def _registry_call(fn: Any, *args: Any) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return fn(*args)
+    except (MlflowException, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
+@models.command("list")
+def list_versions(
+    usecase: UsecaseArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Versions, holdout scores, aliases and the promotion gate's decisions."""
+    from rtml import registry
+
+    name = _one(usecase)
+    spec = USECASES[name]
+    found = _registry_call(registry.versions, settings_or_exit(), name)
+    if as_json:
+        print(json.dumps([v.__dict__ for v in found]))
+        return
+    if not found:
+        console.print(f"no versions of {registry.model_name(name)} yet: `rtml train {name}`")
+        return
+    table = Table(title=f"{registry.model_name(name)} (primary: {spec.primary_metric}, "
+                        f"{'higher' if spec.higher_is_better else 'lower'} is better)")  # fmt: skip
+    metrics = sorted({m for v in found for m in v.metrics}, key=lambda m: m != spec.primary_metric)
+    for column in ("version", "aliases", *metrics, "share of oracle", "gate", "vs champion", "created"):
+        table.add_column(column)
+    for v in found:
+        t = v.tags
+        versus = ""
+        if t.get("gate.champion_score"):
+            versus = f"v{t['gate.champion_version']} {float(t['gate.champion_score']):.4g}"
+        share = t.get("share_of_oracle")
+        table.add_row(
+            str(v.version), ", ".join(v.aliases),
+            *(f"{v.metrics[m]:.4g}" if m in v.metrics else "" for m in metrics),
+            f"{float(share):.0%}" if share else "", v.gate, versus,
+            time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)),
+        )  # fmt: skip
+    console.print(table)
+
+
+@models.command()
+def promote(usecase: UsecaseArg, version: Annotated[int, typer.Argument(help="The version.")]) -> None:
+    """Make a version champion by hand (the gate is bypassed; the move is recorded)."""
+    from rtml import registry
+
+    name = _one(usecase)
+    _registry_call(registry.promote, settings_or_exit(), name, version)
+    console.print(f"{registry.model_name(name)}: version {version} is champion")
+
+
+@models.command()
+def rollback(usecase: UsecaseArg) -> None:
+    """Move the champion alias back to the previous champion."""
+    from rtml import registry
+
+    name = _one(usecase)
+    back = _registry_call(registry.rollback, settings_or_exit(), name)
+    console.print(f"{registry.model_name(name)}: champion rolled back to version {back}")
