@@ -1,0 +1,67 @@
+"""The precursor's design, as a baseline: the same models behind a bare FastAPI app in one uvicorn
+process (no Ray). Incremental answers come from the learner's latest checkpoint loaded into the
+process, batch answers from the registry champion; requests are parsed and featurized exactly as
+rtml does (the spec's schema, ``spec.features_of``).
+
+    python bench/serve_bare.py --port 8100 [--usecase tfd]   (settings from RTML_* variables)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import redis  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import JSONResponse  # noqa: E402
+
+from ray_apps.serving.requests import parse_events, predict_model  # noqa: E402
+from rtml import registry  # noqa: E402
+from rtml.checkpoint import RedisCheckpoints  # noqa: E402
+from rtml.online import predict  # noqa: E402
+from rtml.settings import load_settings  # noqa: E402
+from rtml.usecases import get  # noqa: E402
+
+
+def make_app(usecase: str) -> FastAPI:
+    settings = load_settings()
+    spec = get(usecase)
+    store = RedisCheckpoints(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
+    loaded = store.load(usecase, 0)
+    assert loaded is not None, "no checkpoint to serve"
+    online = loaded[1].model
+    champion = registry.load_champion(settings, usecase)
+    assert champion is not None, "no champion to serve"
+    app = FastAPI()
+
+    async def features(request: Request) -> tuple[list[dict[str, Any]], bool]:
+        parsed = parse_events(json.loads(await request.body()), predict_model(usecase), 10_000)
+        return [spec.features_of(e) for e in parsed.events], parsed.many
+
+    @app.post(f"/api/v1/{usecase}/incremental/predict")
+    async def incremental(request: Request) -> JSONResponse:
+        xs, many = await features(request)
+        preds = [{"probability": predict(spec, online, x)} for x in xs]
+        return JSONResponse({"predictions": preds} if many else {"prediction": preds[0]})
+
+    @app.post(f"/api/v1/{usecase}/batch/predict")
+    async def batch(request: Request) -> JSONResponse:
+        xs, many = await features(request)
+        preds = [{"probability": p} for p in champion.predict(xs)]
+        return JSONResponse({"predictions": preds} if many else {"prediction": preds[0]})
+
+    return app
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--usecase", default="tfd")
+    args = parser.parse_args()
+    uvicorn.run(make_app(args.usecase), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)

@@ -1,0 +1,290 @@
+"""The HTTP API, ``/api/v1``: one FastAPI app over a :class:`~ray_apps.serving.service.Service`.
+
+Routes are registered per use case with literal paths (``/api/v1/tfd/batch/predict``), so the
+OpenAPI document at ``/openapi.json`` (and ``/docs``) shows each use case's own event schema; an
+unknown use case falls through to one catch-all that answers 404 with the known ones.
+
+Errors are the client's when they are 4xx, with a message that says what is wrong: 422 with one
+entry per bad field, 413 for a body over ``serve_max_body_bytes`` or a list over
+``serve_max_events``, 401 without the bearer token on control routes (when ``RTML_API_TOKEN`` is
+set), 404 for an unknown use case, 409 to reset a running learner, 503 with the reason when a
+model does not exist yet. Every error answered is counted in ``rtml_serve_errors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ray_apps.serving.incremental import NoModel
+from ray_apps.serving.requests import BadRequest, body_schema, parse_events, predict_model, read_json
+from ray_apps.serving.service import LearnerRunning, Service
+from ray_apps.serving.ui import mount_ui
+from rtml import sql
+from rtml.online import build_model
+from rtml.usecases import USECASES
+from rtml.usecases.base import UseCase
+
+API = "/api/v1"
+
+
+class SqlRequest(BaseModel):
+    sql: str = Field(min_length=1, max_length=20_000, description="one read-only SELECT over the lake")
+    limit: int | None = Field(None, ge=1, description="most rows back (at most RTML_SQL_ROW_LIMIT)")
+
+
+class BodyLimit:
+    """413 before reading a body whose declared length is over the limit (pure ASGI: no cost to
+    other requests). Chunked bodies without a length are bounded while read (``read_json``)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                    detail = f"request body of {int(value)} bytes is over the {self.max_bytes} byte limit"
+                    await JSONResponse({"detail": detail}, 413)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _labels(path: str) -> tuple[str, str]:
+    """(usecase, kind) of a path, for metrics: ``/api/v1/tfd/batch/predict`` → (tfd, batch)."""
+    parts = path.split("/")
+    usecase = parts[3] if len(parts) > 3 and parts[3] in USECASES else ""
+    kind = parts[4] if usecase and len(parts) > 4 and parts[4] in ("incremental", "batch") else ""
+    return usecase, kind
+
+
+def make_app(service: Service) -> FastAPI:
+    settings = service.settings
+    metrics = service.metrics
+    app = FastAPI(
+        title="rtml",
+        version="1",
+        description="Online (River, learning now) and batch (MLflow champion) models of each use case.",
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.serve_max_body_bytes)
+    components: dict[str, Any] = {}
+
+    # -- errors: always a status that says whose fault, and a message ----------------------------
+    def error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+        usecase, kind = _labels(request.url.path)
+        metrics.errors.inc(tags={"usecase": usecase, "kind": kind, "status": str(status)})
+        return JSONResponse({"detail": detail}, status, headers=headers)
+
+    async def on_bad_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BadRequest)
+        return error(request, exc.status, exc.detail)
+
+    async def on_no_model(request: Request, exc: Exception) -> JSONResponse:
+        return error(request, 503, str(exc))
+
+    async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
+        return error(request, 409, str(exc))
+
+    async def on_sql(request: Request, exc: Exception) -> JSONResponse:
+        return error(request, 400, str(exc))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        return error(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]  # fmt: skip
+        return error(request, 422, detail)
+
+    for exc_type, handler in (
+        (BadRequest, on_bad_request), (NoModel, on_no_model), (LearnerRunning, on_conflict),
+        (sql.SqlError, on_sql), (HTTPException, on_http), (RequestValidationError, on_validation),
+    ):  # fmt: skip
+        app.add_exception_handler(exc_type, handler)
+
+    def authorize(request: Request) -> None:
+        token = settings.api_token
+        if token is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
+            raise HTTPException(401, "this route needs 'Authorization: Bearer <RTML_API_TOKEN>'",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+    # -- service-wide routes ----------------------------------------------------------------------
+    @app.get(f"{API}/usecases", tags=["meta"])
+    async def usecases() -> dict[str, Any]:
+        """The use cases this API serves, with their task, target and features."""
+        return {"usecases": [_describe(spec) for spec in USECASES.values()]}
+
+    @app.get(f"{API}/health", tags=["meta"])
+    async def health() -> dict[str, Any]:
+        """Each dependency's state (Redis, Kafka, MLflow, Ray) and what each use case serves."""
+        return await service.health()
+
+    @app.post(f"{API}/sql", tags=["lake"])
+    async def run_sql(body: SqlRequest) -> dict[str, Any]:
+        """One read-only SELECT over the lake's Delta tables (row and time limited); anything
+        else is refused with 400 and the reason."""
+        limit = min(body.limit or settings.sql_row_limit, settings.sql_row_limit)
+        result = await asyncio.to_thread(sql.run, body.sql, settings, None, limit)
+        return {
+            "columns": result.table.column_names,
+            "rows": result.rows(),
+            "row_count": result.table.num_rows,
+            "truncated": result.truncated,
+            "seconds": round(result.seconds, 4),
+        }
+
+    for spec in USECASES.values():
+        _usecase_routes(app, service, spec, authorize, components)
+
+    @app.api_route(f"{API}/{{usecase}}/{{rest:path}}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
+    async def unknown(usecase: str, rest: str) -> None:
+        if usecase in USECASES:
+            raise HTTPException(404, f"no endpoint {rest!r} for {usecase}; see /docs")
+        raise HTTPException(404, f"unknown use case {usecase!r}; known: {', '.join(USECASES)}")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    mount_ui(app)  # the UI at /, after every API route (ray_apps/serving/ui.py)
+    return app
+
+
+def _describe(spec: UseCase) -> dict[str, Any]:
+    return {
+        "name": spec.name, "title": spec.title, "task": spec.task, "target": spec.target,
+        "key": spec.key, "topic": spec.topic, "primary_metric": spec.primary_metric,
+        "features": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in spec.features],
+        "decision_threshold": spec.decision_threshold if spec.task == "classification" else None,
+    }  # fmt: skip
+
+
+def _usecase_routes(
+    app: FastAPI, service: Service, spec: UseCase, authorize: Callable[[Request], None],
+    components: dict[str, Any],
+) -> None:  # fmt: skip
+    settings, metrics, uc = service.settings, service.metrics, spec.name
+    base = f"{API}/{uc}"
+    request_model = predict_model(uc)
+    one_or_many = body_schema(request_model, settings.serve_max_events, components)
+    labelled = body_schema(spec.event, settings.serve_max_events, components)
+    tags = [uc]
+    online = build_model(spec)
+    online_name = type(list(online.steps.values())[-1] if hasattr(online, "steps") else online).__name__
+
+    async def features(request: Request, model: type[BaseModel] = request_model) -> tuple[list[dict[str, Any]], bool]:
+        body = await read_json(request, settings.serve_max_body_bytes)
+        parsed = parse_events(body, model, settings.serve_max_events)  # type: ignore[arg-type]
+        return [spec.features_of(e) for e in parsed.events], parsed.many
+
+    async def timed(kind: str, request: Request, answer: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]) -> JSONResponse:
+        t0 = time.perf_counter()
+        xs, many = await features(request)
+        t1 = time.perf_counter()
+        out = await answer(xs)
+        t2 = time.perf_counter()
+        labels = {"usecase": uc, "kind": kind}
+        metrics.latency.observe(t2 - t0, tags=labels)
+        metrics.predictions.inc(len(xs), tags=labels)
+        service.note_version(uc, kind, out["model_version"])
+        if not many:
+            out = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in out.items()}
+            out["prediction"] = out.pop("predictions")
+        # Server-Timing: the replica's own share of the request (browsers' devtools show it).
+        timing = f"read;dur={(t1 - t0) * 1000:.2f}, model;dur={(t2 - t1) * 1000:.2f}, app;dur={(time.perf_counter() - t0) * 1000:.2f}"
+        return JSONResponse({"usecase": uc, "kind": kind, **out}, headers={"Server-Timing": timing})
+
+    @app.post(f"{base}/incremental/predict", tags=tags, openapi_extra=one_or_many)
+    async def incremental_predict(request: Request) -> JSONResponse:
+        """What the online model knows now: asked of the learner, or its last checkpoint while
+        the learner restarts (``source``). One event, or a list (answered in order)."""
+        return await timed("incremental", request, lambda xs: service.predict_incremental(uc, xs))
+
+    @app.post(f"{base}/batch/predict", tags=tags, openapi_extra=one_or_many)
+    async def batch_predict(request: Request) -> JSONResponse:
+        """The registry champion's prediction, cached in Redis by model version and features
+        (``Cache-Control: no-cache`` skips the cache)."""
+        use_cache = "no-cache" not in request.headers.get("cache-control", "")
+        return await timed("batch", request, lambda xs: service.predict_batch(uc, xs, use_cache))
+
+    @app.post(f"{base}/batch/explain", tags=tags, openapi_extra=one_or_many)
+    async def batch_explain(request: Request) -> dict[str, Any]:
+        """Per-feature contributions of one event to the champion's prediction."""
+        xs, many = await features(request)
+        if many:
+            raise BadRequest(422, "explain takes one event, not a list")
+        return {"usecase": uc, "kind": "batch", **await service.batch[uc].explain(xs[0])}
+
+    @app.get(f"{base}/incremental/metrics", tags=tags)
+    async def incremental_metrics() -> dict[str, Any]:
+        """Each learner shard's prequential metrics (beside the oracle's) and status."""
+        return {"usecase": uc, "learners": await service.incremental[uc].status()}
+
+    @app.post(f"{base}/incremental/learn", tags=tags, status_code=202, openapi_extra=labelled)
+    async def incremental_learn(request: Request) -> JSONResponse:
+        """Labelled feedback: the events go to the use case's topic, and its learner learns each
+        exactly once (the answer lists where they were written)."""
+        body = await read_json(request, settings.serve_max_body_bytes)
+        parsed = parse_events(body, spec.event, settings.serve_max_events)
+        return JSONResponse({"usecase": uc, **await service.feedback(uc, parsed.events)}, 202)
+
+    @app.post(f"{base}/incremental/start", tags=tags)
+    async def start(request: Request) -> dict[str, Any]:
+        """Start the learner(s); they resume from the latest checkpoint. Bearer token if set."""
+        authorize(request)
+        return {"usecase": uc, "learners": await service.start_learners(uc)}
+
+    @app.post(f"{base}/incremental/stop", tags=tags)
+    async def stop(request: Request) -> dict[str, Any]:
+        """Stop the learner(s) after a final checkpoint. Bearer token if set."""
+        authorize(request)
+        return {"usecase": uc, "learners": await service.stop_learners(uc)}
+
+    @app.post(f"{base}/incremental/reset", tags=tags)
+    async def reset(request: Request) -> dict[str, Any]:
+        """Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set."""
+        authorize(request)
+        return {"usecase": uc, "learners": await service.reset_learners(uc)}
+
+    @app.get(f"{base}/model", tags=tags)
+    async def model() -> dict[str, Any]:
+        """Both models: the online one's checkpoints and the batch champion's version and metrics."""
+        inc = service.incremental[uc]
+        return {
+            "usecase": uc,
+            "features": _describe(spec)["features"],
+            "incremental": {
+                "model": online_name,
+                "params": dict(spec.online_model),
+                "checkpoints": {str(s): {"version": v, "age_s": round(time.time() - c, 3)} for s, (v, c) in inc.latest.items()},
+                "fallback": {str(s): {"version": f.version, "learned": f.learned} for s, f in inc.fallback.items()},
+            },
+            "batch": service.batch[uc].describe(),
+        }
+
+    @app.get(f"{base}/sample", tags=tags)
+    async def sample() -> dict[str, Any]:
+        """A fresh generated event, ready to send to predict (handy for the UI and curl)."""
+        return service.sample(uc)

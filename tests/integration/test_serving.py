@@ -1,0 +1,295 @@
+"""The Serve API on the real stack (Ray Serve, Redis, Kafka, MLflow), over real HTTP.
+
+The application is deployed from ``ray_apps/serve_config.yaml`` as `rtml up` deploys it, with a
+few settings made quick for a test: a bearer token, a 1 s champion poll, a 1 s fallback refresh
+and 3 s learner checkpoints.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import ray
+
+from ray_apps import learner
+from ray_apps.serving import deploy
+from rtml.settings import Settings
+from rtml.usecases import USECASES, get
+from streaming.generators import generator_for
+from streaming.producer import produce
+from streaming.topics import ensure_topics
+
+TOKEN = "serving-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+QUICK = {
+    "api_token": TOKEN,
+    "serve_champion_poll_s": 1.0,
+    "serve_fallback_refresh_s": 1.0,
+    "checkpoint_every_s": 3.0,
+}
+
+
+@pytest.fixture(scope="module")
+def api(stack: Settings) -> Iterator[httpx.Client]:
+    ensure_topics(stack)
+    learner.connect(stack)
+    deploy.deploy(stack, extra=QUICK)
+    with httpx.Client(base_url=f"{stack.serve_url}/api/v1", timeout=60) as client:
+        yield client
+    for name in USECASES:
+        handle = learner.find(name, 0)
+        if handle is not None:
+            ray.kill(handle, no_restart=True)
+    ray.shutdown()
+
+
+def _wait(what: str, check: Any, timeout: float, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def _event(usecase: str, seed: int, **changes: Any) -> dict[str, Any]:
+    return {**next(generator_for(usecase, seed=seed)).event, **changes}
+
+
+# -- the service-wide endpoints -------------------------------------------------------------------
+
+
+def test_meta_endpoints(api: httpx.Client, stack: Settings) -> None:
+    assert {u["name"] for u in api.get("/usecases").json()["usecases"]} == set(USECASES)
+    health = api.get("/health").json()
+    assert health["status"] == "ok", health
+    assert all(dep["ok"] for dep in health["dependencies"].values())
+    for name in USECASES:
+        sample = api.get(f"/{name}/sample").json()
+        get(name).parse(sample)  # a valid event of the use case's schema
+    schema = httpx.get(f"{stack.serve_url}/openapi.json").json()
+    assert "/api/v1/tfd/batch/predict" in schema["paths"]
+    assert "TransactionRequest" in schema["components"]["schemas"]
+    assert httpx.get(f"{stack.serve_url}/docs").status_code == 200
+
+
+def test_bad_requests_are_4xx_with_a_message(api: httpx.Client) -> None:
+    path = "/tfd/incremental/predict"
+    bad = _event("tfd", 1, amount=-5)
+    del bad["user_id"]
+    r = api.post(path, json=bad)
+    assert r.status_code == 422
+    by_field = {e["field"]: e["message"] for e in r.json()["detail"]}
+    assert "greater than 0" in by_field["amount"] and by_field["user_id"] == "Field required"
+
+    r = api.post(path, json=[_event("tfd", 1), {**_event("tfd", 2), "currency": "XXX"}])
+    assert r.status_code == 422 and [(e["index"], e["field"]) for e in r.json()["detail"]] == [(1, "currency")]
+    assert api.post(path, content=b"{not json").status_code == 400
+    assert api.post(path, json=[]).status_code == 422
+    assert api.post(path, json=[{}] * 1001).status_code == 413  # the list limit
+    r = api.post(path, content=b"[" + b" " * 2_100_000 + b"]")
+    assert r.status_code == 413 and "byte limit" in r.json()["detail"]
+    r = api.post("/nope/incremental/predict", json=_event("tfd", 1))
+    assert r.status_code == 404 and "tfd" in r.json()["detail"]
+    assert api.get("/tfd/nothing").status_code == 404
+    # Labelled feedback needs the label; explain takes one event.
+    unlabelled = _event("tfd", 3)
+    del unlabelled["is_fraud"]
+    r = api.post("/tfd/incremental/learn", json=unlabelled)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "is_fraud"
+    assert api.post("/tfd/batch/explain", json=[_event("tfd", 1)] * 2).status_code == 422
+    # Control routes need the token; read routes do not.
+    assert api.post("/ecci/incremental/start").status_code == 401
+    assert api.post("/ecci/incremental/stop", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    # No model yet: 503 with the reason.
+    r = api.post("/ecci/incremental/predict", json=_event("ecci", 1))
+    assert r.status_code == 503 and "start it" in r.json()["detail"]
+    r = api.post("/ecci/batch/predict", json=_event("ecci", 1))
+    assert r.status_code == 503 and "no batch model" in r.json()["detail"]
+
+
+def test_sql_runs_one_read_and_refuses_the_rest(api: httpx.Client) -> None:
+    r = api.post("/sql", json={"sql": "SELECT 41 + 1 AS answer"})
+    assert r.status_code == 200 and r.json()["rows"] == [{"answer": 42}]
+    for attack in (
+        "SELECT 1;\nDROP TABLE tfd", "SELECT 1;\tSELECT 2", "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.db'", "INSTALL httpfs", "SET threads=1",
+        "CREATE TABLE t (x INT)",
+    ):  # fmt: skip
+        r = api.post("/sql", json={"sql": attack})
+        assert r.status_code == 400, (attack, r.text)
+        assert r.json()["detail"], attack
+    assert api.post("/sql", json={"query": "SELECT 1"}).status_code == 422
+
+
+# -- incremental: fresh, and answering through a restart ------------------------------------------
+
+
+def _predict(api: httpx.Client, usecase: str, event: dict[str, Any]) -> dict[str, Any]:
+    r = api.post(f"/{usecase}/incremental/predict", json=event)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_incremental_predictions_reflect_what_the_learner_just_learned(api: httpx.Client, stack: Settings) -> None:
+    r = api.post("/eta/incremental/start", headers=AUTH)
+    assert r.status_code == 200 and r.json()["learners"][0]["running"], r.text
+    produce(stack, ["eta"], rate=0, count=1000, seed=5)
+    probe = _event("eta", 99)
+    _wait("learner learned the stream", lambda: _predict(api, "eta", probe)["learned"] >= 1000, 90)
+    before = _predict(api, "eta", probe)
+    assert before["source"] == "learner"
+
+    # Labelled feedback far above anything seen: the served model must move toward it.
+    feedback = [{**probe, "trip_id": f"feedback-{i}", "travel_seconds": 80_000.0} for i in range(40)]
+    t0 = time.monotonic()
+    r = api.post("/eta/incremental/learn", json=feedback)
+    assert r.status_code == 202 and r.json()["accepted"] == 40, r.text
+    after = _wait(
+        "feedback served",
+        lambda: (a := _predict(api, "eta", probe))["learned"] >= before["learned"] + 40 and a,
+        timeout=10, every=0.05,
+    )  # fmt: skip
+    took = time.monotonic() - t0
+    assert took < 5.0, f"fresh only after {took:.1f}s"
+    assert after["learned"] == before["learned"] + 40  # exactly once: nothing else was produced
+    assert after["prediction"]["travel_seconds"] > before["prediction"]["travel_seconds"] + 100, (before, after)
+
+    status = api.get("/eta/incremental/metrics").json()["learners"][0]
+    assert status["running"] and status["learned"] == after["learned"]
+    assert "mae" in status["metrics"]["overall"]
+    assert api.post("/eta/incremental/reset", headers=AUTH).status_code == 409  # still running
+
+
+def test_a_client_loop_runs_through_a_learner_restart(api: httpx.Client) -> None:
+    probe = _event("eta", 98)
+    # The replica holds a checkpoint copy to answer with while the learner restarts.
+    _wait("fallback loaded", lambda: api.get("/eta/model").json()["incremental"]["fallback"], 30)
+    outcomes: list[tuple[int, str]] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=api.base_url, timeout=30) as client:
+            while not done.is_set():
+                r = client.post("/eta/incremental/predict", json=probe)
+                outcomes.append((r.status_code, r.json().get("source", r.text)))
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        time.sleep(1.0)
+        ray.kill(learner.find("eta", 0), no_restart=False)  # Ray restarts it from its checkpoint
+        killed_at = len(outcomes)
+        _wait("learner answers again", lambda: outcomes[-1][1] == "learner" and len(outcomes) > killed_at + 5, 60, 0.1)
+    finally:
+        done.set()
+        thread.join()
+    failed = [o for o in outcomes if o[0] != 200]
+    assert not failed, failed[:5]
+    sources = [s for _, s in outcomes[killed_at:]]
+    assert "checkpoint" in sources, "the checkpoint copy never answered during the restart"
+
+
+def test_stop_then_reset_through_the_api(api: httpx.Client) -> None:
+    r = api.post("/eta/incremental/stop", headers=AUTH)
+    assert r.status_code == 200 and r.json()["learners"][0]["stopped"], r.text
+    assert api.get("/eta/incremental/metrics").json()["learners"][0]["running"] is False
+    # Stopped: the replica's checkpoint copy answers.
+    assert _predict(api, "eta", _event("eta", 97))["source"] == "checkpoint"
+    r = api.post("/eta/incremental/reset", headers=AUTH)
+    assert r.status_code == 200 and r.json()["learners"][0]["checkpoint"] == "deleted", r.text
+    r = api.post("/eta/incremental/predict", json=_event("eta", 97))
+    assert r.status_code == 503, r.text  # nothing left to answer with
+
+
+# -- batch: the champion, offline-equal, cached, swapped ------------------------------------------
+
+
+def _register_tfd(stack: Settings, depth: int, seed: int) -> int:
+    import mlflow
+    from catboost import CatBoostClassifier
+
+    from rtml import registry
+
+    spec = get("tfd")
+    gen = generator_for("tfd", seed=seed)
+    events = [spec.parse(next(gen).event) for _ in range(400)]
+    frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
+    labels = [bool(e.is_fraud) for e in events]
+    labels[0], labels[1] = True, False  # both classes, whatever the draw
+    model = CatBoostClassifier(
+        iterations=20, depth=depth, random_seed=seed, verbose=False, thread_count=1,
+        cat_features=registry.categorical_names(spec),
+    )  # fmt: skip
+    model.fit(frame, labels)
+    registry.client(stack)
+    mlflow.set_experiment("rtml-serving-test")
+    with mlflow.start_run():
+        return registry.log_and_register(stack, "tfd", model, frame, {"fbeta": 0.1 * depth})
+
+
+def _ray_metrics(stack: Settings) -> str:
+    return httpx.get(f"http://127.0.0.1:{stack.ray_metrics_export_port}/metrics", timeout=10).text
+
+
+def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(api: httpx.Client, stack: Settings) -> None:
+    from rtml import registry
+
+    spec = get("tfd")
+    v1 = _register_tfd(stack, depth=3, seed=1)
+    registry.promote(stack, "tfd", v1)
+    _wait("champion served", lambda: api.get("/tfd/model").json()["batch"]["version"] == v1, 60, 0.5)
+
+    event = _event("tfd", 7)
+    features = spec.features_of(spec.parse(event))
+    offline_v1 = registry.load(stack, "tfd", v1).predict([features])[0]
+    first = api.post("/tfd/batch/predict", json=event).json()
+    assert first["model_version"] == v1 and first["cached"] is False
+    assert first["prediction"]["probability"] == pytest.approx(offline_v1, abs=1e-12)
+    second = api.post("/tfd/batch/predict", json=event).json()
+    assert second["cached"] is True and second["prediction"] == first["prediction"]
+
+    explained = api.post("/tfd/batch/explain", json=event).json()
+    assert set(explained["contributions"]) == set(spec.feature_names)
+
+    v2 = _register_tfd(stack, depth=5, seed=2)
+    other = _event("tfd", 8)  # the loop asks another event: `event` stays uncached under v2
+    outcomes: list[tuple[int, Any]] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        with httpx.Client(base_url=api.base_url, timeout=30) as client:
+            while not done.is_set():
+                r = client.post("/tfd/batch/predict", json=other)
+                outcomes.append((r.status_code, r.json().get("model_version")))
+
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        registry.promote(stack, "tfd", v2)
+        _wait("new champion served", lambda: outcomes and outcomes[-1][1] == v2, 60, 0.2)
+    finally:
+        done.set()
+        thread.join()
+    assert all(status == 200 for status, _ in outcomes), [o for o in outcomes if o[0] != 200][:5]
+    assert {v for _, v in outcomes} == {v1, v2}
+
+    fresh = api.post("/tfd/batch/predict", json=event).json()  # cached under v1 only: a miss
+    offline_v2 = registry.load(stack, "tfd", v2).predict([features])[0]
+    assert fresh["model_version"] == v2 and fresh["cached"] is False
+    assert fresh["prediction"]["probability"] == pytest.approx(offline_v2, abs=1e-12)
+    assert api.post("/tfd/batch/predict", json=event).json()["cached"] is True
+    described = api.get("/tfd/model").json()["batch"]
+    assert described["version"] == v2 and described["metrics"] == {"fbeta": pytest.approx(0.5)}
+
+    # The custom metrics reach Ray's Prometheus endpoint (Ray reports them every few seconds).
+    wanted = ('ray_rtml_serve_cache_requests_total{', 'result="hit"', "ray_rtml_serve_model_swaps_total",
+              "ray_rtml_serve_prediction_latency_s_bucket", "ray_rtml_serve_errors_total")  # fmt: skip
+    _wait("serve metrics exported", lambda: all(w in _ray_metrics(stack) for w in wanted), 40, 2)

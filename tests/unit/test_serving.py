@@ -1,0 +1,120 @@
+"""The serving pieces that need no services: request parsing, cache keys, batching, combining
+shards, and the Serve config's shape."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from ray.serve.schema import ServeDeploySchema
+
+from ray_apps.serving import deploy
+from ray_apps.serving.cache import cache_key
+from ray_apps.serving.incremental import Incremental
+from ray_apps.serving.requests import BadRequest, parse_events, predict_model
+from ray_apps.serving.routes import _labels
+from ray_apps.serving.service import _grouped
+from rtml.settings import load_settings
+from rtml.usecases import USECASES, get
+from streaming.generators import generator_for
+
+
+def _event(usecase: str, seed: int = 0) -> dict[str, Any]:
+    return dict(next(generator_for(usecase, seed=seed)).event)
+
+
+@pytest.mark.parametrize("usecase", list(USECASES))
+def test_a_predict_request_needs_no_label_and_a_learn_request_does(usecase: str) -> None:
+    spec = get(usecase)
+    event = _event(usecase)
+    if spec.target:
+        del event[spec.target]
+    one = parse_events(event, predict_model(usecase), 10)
+    assert not one.many and spec.features_of(one.events[0])
+    if spec.target:
+        with pytest.raises(BadRequest) as refused:
+            parse_events(event, spec.event, 10)
+        assert refused.value.status == 422 and refused.value.detail[0]["field"] == spec.target
+
+
+def test_every_bad_field_of_every_event_is_reported_with_its_index() -> None:
+    good, bad = _event("tfd", 1), {**_event("tfd", 2), "amount": -1, "currency": "XXX"}
+    with pytest.raises(BadRequest) as refused:
+        parse_events([good, bad, 7], predict_model("tfd"), 10)
+    detail = refused.value.detail
+    assert refused.value.status == 422
+    assert {(e["index"], e["field"]) for e in detail} == {(1, "amount"), (1, "currency"), (2, "event")}
+
+
+@pytest.mark.parametrize(("body", "status"), [([], 422), ([{}] * 11, 413)])
+def test_empty_and_oversized_lists(body: Any, status: int) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_events(body, predict_model("tfd"), 10)
+    assert refused.value.status == status
+
+
+def test_cache_key_is_canonical_and_versioned() -> None:
+    a = {"amount": 1.5, "currency": "EUR"}
+    b = {"currency": "EUR", "amount": 1.5}
+    assert cache_key("tfd", 3, a) == cache_key("tfd", 3, b)
+    assert cache_key("tfd", 3, a) != cache_key("tfd", 4, a)
+    assert cache_key("tfd", 3, a) != cache_key("tfd", 3, {**a, "amount": 1.5000001})
+
+
+def test_grouped_batches_answer_each_request_with_its_own_slice() -> None:
+    calls: list[tuple[Any, list[int]]] = []
+
+    async def call(key: tuple[Any, ...], rows: list[int]) -> dict[str, Any]:
+        calls.append((key, rows))
+        if key == ("bad",):
+            raise LookupError("no model")
+        return {"predictions": [r * 10 for r in rows], "cached": [False] * len(rows), "model_version": 1}
+
+    items = [("a", [1, 2]), ("bad", [5]), ("a", [3])]
+    out = asyncio.run(_grouped(items, call))
+    assert sorted(calls) == [(("a",), [1, 2, 3]), (("bad",), [5])]  # one call per key
+    assert out[0] == {"predictions": [10, 20], "cached": [False, False], "model_version": 1}
+    assert out[2] == {"predictions": [30], "cached": [False], "model_version": 1}
+    assert isinstance(out[1], LookupError)
+
+
+def test_shards_average_forests_and_clustering_asks_one_shard() -> None:
+    settings = load_settings(learner_shards=2)
+    tfd = Incremental(get("tfd"), settings, store=None)  # type: ignore[arg-type]
+    assert tfd.asked_shards() == [0, 1]
+    combined = tfd._combine([0.1, 0.3])
+    assert combined["probability"] == pytest.approx(0.2) and combined["is_fraud"] is True  # threshold 0.15
+    eta = Incremental(get("eta"), settings, store=None)  # type: ignore[arg-type]
+    assert eta._combine([100.0, 300.0]) == {"travel_seconds": 200.0}
+    ecci = Incremental(get("ecci"), settings, store=None)  # type: ignore[arg-type]
+    assert ecci.asked_shards() == [0] and ecci._combine([4]) == {"cluster": 4}
+
+
+def test_the_serve_config_is_valid_and_the_local_stack_fills_it_in() -> None:
+    config = deploy.load_config()
+    ServeDeploySchema.model_validate(config)  # what `serve deploy` and the RayService accept
+    (app,) = config["applications"]
+    assert app["import_path"] == "ray_apps.serve_app:build" and app["route_prefix"] == "/"
+    (ingress,) = app["deployments"]
+    assert ingress["name"] == "Api" and ingress["max_ongoing_requests"] > 5
+    assert "max_queued_requests" in ingress and "autoscaling_config" in ingress
+
+    settings = load_settings(serve_port=18123)
+    local = deploy.local_config(settings, {"api_token": "t"})
+    ServeDeploySchema.model_validate(local)
+    assert local["http_options"]["host"] == "127.0.0.1" and local["http_options"]["port"] == 18123
+    assert local["applications"][0]["args"]["settings"]["redis_url"] == settings.redis
+    assert load_settings(**local["applications"][0]["args"]["settings"]).api_token is not None
+
+
+def test_metric_labels_of_a_path() -> None:
+    assert _labels("/api/v1/tfd/batch/predict") == ("tfd", "batch")
+    assert _labels("/api/v1/eta/incremental/learn") == ("eta", "incremental")
+    assert _labels("/api/v1/nope/batch/predict") == ("", "")
+    assert _labels("/api/v1/sql") == ("", "")
+
+
+def test_an_empty_api_token_means_no_token() -> None:
+    assert load_settings(api_token="").api_token is None
+    assert load_settings(api_token="s3cret").api_token.get_secret_value() == "s3cret"  # type: ignore[union-attr]
