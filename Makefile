@@ -4,8 +4,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The UI (frontend/): npm packages from its committed lock file, and its static build, which the
+# Serve ingress serves at / (ray_apps/serving/ui.py). Node.js >= 20.19 and npm come with the machine.
+FRONTEND := frontend
+NPM_STAMP := $(FRONTEND)/node_modules/.installed
+UI_BUILD := $(FRONTEND)/build/index.html
+UI_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/static -type f 2>/dev/null) $(FRONTEND)/svelte.config.js $(FRONTEND)/vite.config.ts
 
-.PHONY: up down status test unit integration bench install system clean help
+.PHONY: up down status test unit integration bench install system clean help ui
 
 help:
 	@echo "make up      install everything and start the local stack (rtml up)"
@@ -22,10 +28,20 @@ $(STAMP): pyproject.toml
 
 system:
 	bash scripts/install-system.sh
+	bash scripts/install-tools.sh   # helm, terraform for tests/k8s (cached)
 
-install: system $(STAMP)
+$(NPM_STAMP): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --no-audit --no-fund
+	touch $@
 
-up: install
+$(UI_BUILD): $(NPM_STAMP) $(UI_SOURCES)
+	cd $(FRONTEND) && npm run build
+
+ui: $(UI_BUILD)
+
+install: system $(STAMP) $(NPM_STAMP)
+
+up: install ui
 	$(BIN)/rtml up
 
 down:
@@ -34,7 +50,8 @@ down:
 status:
 	$(BIN)/rtml status
 
-test: install
+test: install ui
+	cd $(FRONTEND) && npm test
 	$(BIN)/python -m pytest tests
 
 unit: install
@@ -47,4 +64,4 @@ bench: install
 	$(BIN)/python bench/producer_throughput.py
 
 clean:
-	rm -rf .rtml .rtml-test $(VENV) *.egg-info
+	rm -rf .rtml .rtml-test $(VENV) *.egg-info $(FRONTEND)/node_modules $(FRONTEND)/build $(FRONTEND)/.svelte-kit

@@ -28,7 +28,8 @@ PartsOption = Annotated[
     Optional[list[str]],
     typer.Option(
         "--part", "-p",
-        help="Only this part (repeatable): kafka, redis, mlflow, ray, lakehouse, producers.",
+        help="Only this part (repeatable): kafka, redis, mlflow, ray, prometheus, lakehouse, "
+        "producers.",
     ),
 ]
 
@@ -56,7 +57,9 @@ def _status_table(rows: list) -> Table:
 
 @app.command()
 def up(only: PartsOption = None) -> None:
-    """Start the local stack (Kafka, Redis, MLflow, Ray, lakehouse, producers); wait until healthy.
+    """Start the local stack (Kafka, Redis, MLflow, Ray, Prometheus, lakehouse, producers).
+
+    Waits until every part is healthy.
 
     Idempotent: what already runs is reported, not restarted. Any part can be an existing service
     instead (RTML_KAFKA_BOOTSTRAP, RTML_REDIS_URL, RTML_MLFLOW_TRACKING_URI, RTML_RAY_ADDRESS).
@@ -194,6 +197,12 @@ app.add_typer(lakehouse_app)
 from rtml.cli_learn import app as learn_app  # noqa: E402  (rtml learn ...)
 
 app.add_typer(learn_app, name="learn")
+from rtml.cli_models import app as models_app  # noqa: E402  (rtml train, score, models ...)
+
+app.add_typer(models_app)
+from rtml.cli_k8s import app as k8s_app  # noqa: E402  (rtml k8s ...)
+
+app.add_typer(k8s_app, name="k8s")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,6 +93,12 @@ class Settings(BaseSettings):
     snapshot_every_s: float = Field(600.0, gt=0)
     learner_batch: int = Field(500, ge=1, description="messages polled per micro-batch")
     learner_shards: int = Field(1, ge=1, description="learners per use case, each a partition subset")
+    # Online model hyperparameters over the spec's defaults, per use case, e.g.
+    # RTML_LEARNER_PARAMS='{"tfd": {"n_models": 5}, "ecci": {"clustering_threshold": 2.0}}'
+    learner_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # A Ray custom resource learners ask for (the chart's learner worker group offers
+    # `rtml_learner`); unset locally, where any worker will do.
+    learner_resource: str | None = Field(None, description="Ray resource that places learners")
 
     # -- Serving -----------------------------------------------------------------------------
     serve_port: int = _port(8000, "Ray Serve HTTP API")

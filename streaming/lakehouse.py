@@ -41,13 +41,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyspark
+from prometheus_client import Counter, Gauge, start_http_server
 from pydantic import AwareDatetime, BaseModel, FutureDatetime, NaiveDatetime, PastDatetime
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.streaming import StreamingQuery
 
-from rtml.kafka import wait_for_broker
+from rtml.kafka import consumer_config, wait_for_broker
 from rtml.lake import QUARANTINE, checkpoint_uri, lake_uri, table_uri
 from rtml.settings import LOOPBACK, Settings, get_settings
 from rtml.usecases import USECASES, UseCase
@@ -67,6 +68,26 @@ JVM_OPTIONS = "-XX:+UseSerialGC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
 #: How often the job rewrites its status file (the stack's health check reads it).
 STATUS_EVERY_S = 1.0
 SUMMARY_EVERY_S = 60.0
+
+# -- progress metrics (prometheus_client, on RTML_LAKE_METRICS_PORT; docs/metrics.md) -----------
+LAKE_ROWS = Counter("rtml_lake_rows", "Rows landed in bronze", ["usecase"])
+LAKE_QUARANTINED = Counter("rtml_lake_quarantined", "Rows landed in quarantine", ["usecase"])
+LAKE_LAST_BATCH = Gauge(
+    "rtml_lake_last_batch_timestamp_seconds",
+    "Unix time of the last micro-batch that landed rows (the job's start until the first)",
+    ["usecase"],
+)
+LAKE_INGEST_LAG = Gauge(
+    "rtml_lake_ingest_lag_seconds",
+    "Seconds from the Kafka timestamp of the newest record of the last batch to its landing",
+    ["usecase"],
+)
+LAKE_OFFSETS_BEHIND = Gauge(
+    "rtml_lake_offsets_behind",
+    "Records in the topic not yet landed, at the last progress",
+    ["usecase"],
+)
+LAKE_QUERY_ACTIVE = Gauge("rtml_lake_query_active", "1 while the streaming query runs", ["usecase"])
 
 
 # -- the schema: pydantic → Spark --------------------------------------------------------------
@@ -197,6 +218,23 @@ def bronze_columns(spec: UseCase) -> list[Column]:
         *_provenance_columns(),
         event_date.alias("event_date"),
     ]
+
+
+def bronze_arrow_schema(spec: UseCase) -> pa.Schema:
+    """The Arrow schema of a bronze table as this job writes it (event fields from
+    :func:`spark_schema`, then the provenance columns and ``event_date``), for writers that need
+    no Spark: tests and benchmarks that put a lake of known content in place quickly."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    event = to_arrow_schema(spark_schema(spec.event), timezone="UTC")
+    stamp = pa.timestamp("us", tz="UTC")
+    return pa.schema([
+        *event,
+        pa.field("truth", pa.string()), pa.field("kafka_key", pa.string()),
+        pa.field("kafka_partition", pa.int32()), pa.field("kafka_offset", pa.int64()),
+        pa.field("kafka_timestamp", stamp), pa.field("ingested_at", stamp),
+        pa.field("event_date", pa.date32()),
+    ])  # fmt: skip
 
 
 def quarantine_columns(spec: UseCase) -> list[Column]:
@@ -345,6 +383,8 @@ class BatchWriter:
         self._bound = threading.Event()
         self.rows = 0
         self.quarantined = 0
+        # Until a batch lands, "the last batch" is the start: a job that never lands ages too.
+        LAKE_LAST_BATCH.labels(spec.name).set(time.time())
 
     def bind(self, query: StreamingQuery) -> None:
         self.app_id = f"rtml-lakehouse-{self.spec.name}-{query.id}"
@@ -356,7 +396,8 @@ class BatchWriter:
         try:
             # One pass fills the cache (the validation UDF runs once) and counts both kinds.
             valid = F.col("reason").isNull()
-            row = batch.agg(F.count_if(valid), F.count_if(~valid)).first()
+            newest = F.unix_micros(F.max("kafka_timestamp"))
+            row = batch.agg(F.count_if(valid), F.count_if(~valid), newest).first()
             good, bad = (int(row[0]), int(row[1])) if row else (0, 0)
             if good:
                 self._write(batch.where("reason IS NULL").select(bronze_columns(self.spec)),
@@ -368,6 +409,13 @@ class BatchWriter:
             batch.unpersist()
         self.rows += good
         self.quarantined += bad
+        if good or bad:
+            now = time.time()
+            LAKE_ROWS.labels(self.spec.name).inc(good)
+            LAKE_QUARANTINED.labels(self.spec.name).inc(bad)
+            LAKE_LAST_BATCH.labels(self.spec.name).set(now)
+            if row and row[2] is not None:
+                LAKE_INGEST_LAG.labels(self.spec.name).set(max(0.0, now - row[2] / 1e6))
 
     def _write(self, rows: DataFrame, path: str, batch_id: int) -> None:
         # One file per partition and batch: micro-batches are small, and fewer files read faster.
@@ -404,9 +452,75 @@ def start_query(
     return query, writer
 
 
-def query_status(query: StreamingQuery, writer: BatchWriter) -> dict[str, Any]:
+TopicEnds = dict[str, dict[int, int]]  # topic → partition → end offset (the next to be written)
+
+
+class KafkaEnds:
+    """The topics' end offsets, asked of Kafka every ``every_s`` seconds.
+
+    Spark's own ``latestOffset`` is the end seen when the last batch was planned: a job that hangs
+    would keep reporting itself caught up. Kafka's end keeps moving, so the gap shows the stall.
+    """
+
+    def __init__(self, settings: Settings, topics: Sequence[str], every_s: float = 5.0) -> None:
+        from confluent_kafka import Consumer
+
+        self._consumer = Consumer(consumer_config(settings, "rtml-lakehouse-ends"))
+        self.topics, self.every_s = list(topics), every_s
+        self.ends: TopicEnds = {}
+        self._next = 0.0
+
+    def refresh(self) -> TopicEnds:
+        from confluent_kafka import KafkaException, TopicPartition
+
+        if time.monotonic() < self._next:
+            return self.ends
+        self._next = time.monotonic() + self.every_s
+        try:
+            for topic in self.topics:
+                meta = self._consumer.list_topics(topic, timeout=2).topics[topic]
+                self.ends[topic] = {
+                    p: self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1]
+                    for p in meta.partitions
+                }
+        except KafkaException as exc:  # Kafka away for a moment: keep the last ends
+            print(f"lakehouse: end offsets: {exc}", file=sys.stderr, flush=True)
+        return self.ends
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def offsets_behind(progress: Any, ends: TopicEnds) -> int | None:
+    """Records in the query's topics past what its last batch read (all partitions), or None
+    before the first progress or the first end offsets.
+
+    Spark reports each source's ``endOffset`` as ``{"topic": {"partition": offset}}``, as JSON
+    text or as a dict depending on the version.
+    """
+    total = None
+    for source in (progress or {}).get("sources") or []:
+        read = source.get("endOffset")
+        read = json.loads(read) if isinstance(read, str) else read
+        if not isinstance(read, dict):
+            continue
+        for topic, partitions in read.items():
+            for partition, end in ends.get(topic, {}).items():
+                done = int(partitions.get(str(partition), 0))
+                total = (total or 0) + max(0, end - done)
+    return total
+
+
+def query_status(
+    query: StreamingQuery, writer: BatchWriter, ends: TopicEnds | None = None
+) -> dict[str, Any]:
     progress = query.lastProgress or {}
     error = query.exception()
+    behind = offsets_behind(progress, ends or {})
+    name = writer.spec.name
+    LAKE_QUERY_ACTIVE.labels(name).set(1 if query.isActive else 0)
+    if behind is not None:
+        LAKE_OFFSETS_BEHIND.labels(name).set(behind)
     return {
         "id": str(query.id),
         "active": query.isActive,
@@ -417,6 +531,7 @@ def query_status(query: StreamingQuery, writer: BatchWriter) -> dict[str, Any]:
         "duration_ms": progress.get("durationMs"),
         "rows": writer.rows,
         "quarantined": writer.quarantined,
+        "offsets_behind": behind,
         "error": str(error) if error else None,
     }
 
@@ -429,12 +544,18 @@ def _write_status(path: Path | None, status: dict[str, Any]) -> None:
     tmp.replace(path)  # atomic: a reader never sees half a file
 
 
-def run(settings: Settings, usecases: Sequence[str], status_file: Path | None = None) -> int:
+def run(
+    settings: Settings, usecases: Sequence[str], status_file: Path | None = None,
+    metrics_port: int | None = None,
+) -> int:  # fmt: skip
     """Run the streams until SIGTERM/SIGINT or a query fails; return the exit code.
 
-    ``status_file``, when given, is rewritten every second with each query's progress.
+    ``status_file``, when given, is rewritten every second with each query's progress;
+    ``metrics_port``, when given, serves the same progress to Prometheus on loopback.
     """
     specs = [get_usecase(name) for name in usecases]
+    if metrics_port:
+        start_http_server(metrics_port, addr=LOOPBACK)
     if status_file is not None:
         status_file.parent.mkdir(parents=True, exist_ok=True)
         status_file.unlink(missing_ok=True)
@@ -449,6 +570,7 @@ def run(settings: Settings, usecases: Sequence[str], status_file: Path | None = 
     spark = spark_session(settings)
     ensure_tables(spark, settings, specs)
     streams = {spec.name: start_query(spark, settings, spec) for spec in specs}
+    kafka_ends = KafkaEnds(settings, [spec.topic for spec in specs])
     print(f"lakehouse: {len(streams)} queries started in {time.monotonic() - t0:.1f}s, "
           f"trigger {settings.lake_trigger_s:g}s, lake {lake_uri(settings)}",
           flush=True)  # fmt: skip
@@ -456,7 +578,8 @@ def run(settings: Settings, usecases: Sequence[str], status_file: Path | None = 
     try:
         while not stopping.is_set():
             try:
-                statuses = {name: query_status(q, w) for name, (q, w) in streams.items()}
+                ends = kafka_ends.refresh()
+                statuses = {name: query_status(q, w, ends) for name, (q, w) in streams.items()}
             except Exception:
                 if stopping.is_set():  # SIGTERM reached the JVM too: it is going down already
                     break
@@ -489,6 +612,7 @@ def run(settings: Settings, usecases: Sequence[str], status_file: Path | None = 
             spark.stop()
         except Exception:
             pass
+        kafka_ends.close()
         if status_file is not None:
             status_file.unlink(missing_ok=True)
     return code
@@ -504,8 +628,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     go.add_argument(
         "--status-file", type=Path, help="rewrite this JSON file with progress every second"
     )
+    go.add_argument(
+        "--metrics-port", type=int, default=None,
+        help="serve Prometheus metrics here (default: RTML_LAKE_METRICS_PORT; 0: none)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    return run(get_settings(), args.usecase or list(USECASES), args.status_file)
+    settings = get_settings()
+    port = settings.lake_metrics_port if args.metrics_port is None else args.metrics_port
+    return run(settings, args.usecase or list(USECASES), args.status_file, port)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ TEST_PORTS = {
     "RTML_RAY_MAX_WORKER_PORT": 21499,
     "RTML_SERVE_PORT": 18000,
     "RTML_PRODUCER_METRICS_PORT": 19101,
+    "RTML_LAKE_METRICS_PORT": 19102,
+    "RTML_PROMETHEUS_PORT": 19090,
 }
 TEST_ENV = {name: str(port + OFFSET) for name, port in TEST_PORTS.items()}
 TEST_ENV["RTML_STATE_DIR"] = str(ROOT / (f".rtml-test-{OFFSET}" if OFFSET else ".rtml-test"))

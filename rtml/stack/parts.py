@@ -230,6 +230,52 @@ class Ray(Part):
         }
 
 
+class Prometheus(Part):
+    """Debian's Prometheus, scraping Ray (through its service discovery), the producers and the
+    lakehouse, and evaluating ``monitoring/rules/``. Its data lives in the state folder.
+
+    It needs nothing else to be up: a target that is not there yet is just down until it is.
+    """
+
+    name = "prometheus"
+    start_timeout_s = 30.0
+
+    @property
+    def external(self) -> bool:
+        return False
+
+    @property
+    def address(self) -> str:
+        return self.settings.prometheus_url
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.prometheus_port]
+
+    def healthy(self) -> bool:
+        return _http_ok(f"{self.settings.prometheus_url}/-/ready")
+
+    def command(self) -> list[str]:
+        from rtml.stack.monitoring import find_tool, render_config
+
+        binary = find_tool("prometheus")
+        if binary is None:
+            raise PrerequisiteMissing(
+                "prometheus is not installed (Debian: `apt-get install prometheus`; "
+                "`make up` does it)."
+            )
+        home = self.home.resolve()
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        config = home / "prometheus.yml"
+        config.write_text(render_config(self.settings))
+        s = self.settings
+        return [
+            binary, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+            f"--storage.tsdb.retention.time={s.prometheus_retention}",
+            f"--web.listen-address={LOOPBACK}:{s.prometheus_port}",
+        ]  # fmt: skip
+
+
 class Producers(Part):
     """Generated events for every use case at a modest rate, so the stack has a live stream."""
 
@@ -283,6 +329,10 @@ class Lakehouse(Part):
         return lake_uri(self.settings)
 
     @property
+    def ports(self) -> list[int]:
+        return [self.settings.lake_metrics_port]
+
+    @property
     def status_file(self) -> Path:
         return self.home / "status.json"
 
@@ -310,5 +360,5 @@ class Lakehouse(Part):
 
 def all_parts(settings: Settings) -> list[Part]:
     """Every part, in start order."""
-    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Lakehouse, Producers)]
+    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Prometheus, Lakehouse, Producers)]
 

@@ -1,0 +1,33 @@
+import { fireEvent, render, waitFor } from '@testing-library/svelte';
+import { expect, test, vi } from 'vitest';
+import { ApiError } from '../api/client';
+
+const sql = vi.fn();
+vi.mock('$lib/session.svelte', () => ({ api: { sql: (...args: unknown[]) => sql(...args) }, session: { token: '' } }));
+
+const { default: SqlTab } = await import('./SqlTab.svelte');
+
+test("shows table columns, results, and a refused query in the API's words", async () => {
+	sql.mockImplementation(async ({ sql: text }: { sql: string }) => {
+		if (text.includes('LIMIT 0')) {
+			if (text.includes('"tfd"')) return { columns: ['amount', 'user_id'], rows: [], row_count: 0, truncated: false, seconds: 0 };
+			throw new ApiError(400, "400: unknown table 'quarantine'");
+		}
+		if (text.startsWith('DROP')) throw new ApiError(400, '400: only one SELECT statement is allowed');
+		return { columns: ['n'], rows: [{ n: 42 }], row_count: 1, truncated: false, seconds: 0.01 };
+	});
+	const view = render(SqlTab, { usecase: 'tfd', usecases: ['tfd'] });
+	await waitFor(() => expect(view.getByText('user_id')).toBeTruthy());
+	expect(view.getByText('quarantine').closest('summary')!.textContent).toContain('not there yet');
+
+	const editor = view.getByTestId('sql-editor') as HTMLTextAreaElement;
+	await fireEvent.input(editor, { target: { value: 'SELECT 42 AS n' } });
+	await fireEvent.click(view.getByTestId('sql-run'));
+	await waitFor(() => expect(view.getByTestId('sql-result').textContent).toContain('42'));
+	expect(view.getByTestId('sql-summary').textContent).toContain('1 row');
+
+	await fireEvent.input(editor, { target: { value: 'DROP TABLE tfd' } });
+	await fireEvent.click(view.getByTestId('sql-run'));
+	await waitFor(() => expect(view.getByRole('alert').textContent).toContain('only one SELECT statement is allowed'));
+	expect(view.queryByTestId('sql-result')).toBeNull();
+});

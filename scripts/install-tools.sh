@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Offline validation tools for the Kubernetes artefacts (issue 8): helm and terraform, built with
+# `go install` through the Go module proxy into ~/.cache/rtml/bin (override with RTML_TOOLS_BIN).
+# Idempotent and cached: a tool already at its pinned version is not rebuilt, so a second run is
+# instant. Without Go it warns and exits 0 — the k8s tests then skip with the reason.
+#
+# Why these versions: helm v3.22.0's go.mod has no replace directives, so `go install` works.
+# Terraform >= 1.6 has replace directives (and is BUSL) and cannot be `go install`ed; 1.5.7 is the
+# last release that can, and its `fmt` and `validate` cover the HCL this project writes.
+set -euo pipefail
+
+HELM_VERSION="v3.22.0"
+TERRAFORM_VERSION="v1.5.7"
+BIN="${RTML_TOOLS_BIN:-$HOME/.cache/rtml/bin}"
+mkdir -p "$BIN"
+
+if ! command -v go >/dev/null; then
+  echo "install-tools: go not found; helm/terraform not installed (k8s tests will skip)" >&2
+  exit 0
+fi
+
+# install NAME MODULE@VERSION VERSION — builds only when the stamp file does not match.
+install() {
+  local name="$1" pkg="$2" version="$3"
+  local stamp="$BIN/.$name.version"
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    return 0
+  fi
+  echo "install-tools: building $name $version (go install, a few minutes on 2 cores)"
+  GOBIN="$BIN" GOFLAGS="-buildvcs=false" nice -n 10 go install "$pkg@$version"
+  echo "$version" >"$stamp"
+}
+
+install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+install terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION"
