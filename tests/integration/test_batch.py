@@ -42,6 +42,11 @@ def lake(stack: Settings) -> Iterator[Settings]:
     import ray
 
     ray.shutdown()  # this process was a driver too: leave before `rtml down` stops the cluster
+    # The tables written here are not Spark's: later modules (the lakehouse's exact counts) start
+    # from an empty lake, as a user's Spark job would.
+    import shutil
+
+    shutil.rmtree(stack.lake_local_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
