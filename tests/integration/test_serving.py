@@ -45,6 +45,9 @@ def api(stack: Settings) -> Iterator[httpx.Client]:
         handle = learner.find(name, 0)
         if handle is not None:
             ray.kill(handle, no_restart=True)
+    from ray import serve
+
+    serve.shutdown()  # later modules see the stack as `rtml up -p ...` left it: no Serve
     ray.shutdown()
 
 
