@@ -438,5 +438,16 @@ def find(usecase: str, shard: int = 0) -> Any | None:
         return None
 
 
+def stop(usecase: str, shard: int = 0, timeout: float = 180) -> dict[str, Any] | None:
+    """Stop a learner after its final checkpoint and snapshot, and remove its actor (so that a
+    later ``start`` builds it anew from its checkpoint). ``None`` when none runs."""
+    handle = find(usecase, shard)
+    if handle is None:
+        return None
+    status = ray.get(handle.stop.remote(), timeout=timeout)
+    ray.kill(handle, no_restart=True)
+    return status
+
+
 def json_status(handle: Any) -> str:
     return json.dumps(ray.get(handle.status.remote()), default=str)

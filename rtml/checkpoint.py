@@ -22,6 +22,8 @@ from typing import Any
 
 import redis
 
+from rtml.settings import Settings
+
 SIGNATURE_BYTES = 32
 
 
@@ -70,6 +72,11 @@ class RedisCheckpoints:
     def __init__(self, client: redis.Redis, key: bytes) -> None:
         self.client = client
         self.key = key
+
+    @classmethod
+    def of(cls, settings: Settings) -> RedisCheckpoints:
+        """The store of the settings' Redis, under the settings' checkpoint key."""
+        return cls(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
 
     @staticmethod
     def _name(usecase: str, shard: int) -> str:
@@ -136,6 +143,10 @@ class MlflowSnapshots:
         self.client = MlflowClient(tracking_uri)
         self.key = key
 
+    @classmethod
+    def of(cls, settings: Settings) -> MlflowSnapshots:
+        return cls(settings.mlflow_uri, settings.checkpoint_key.get_secret_value().encode())
+
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.EXPERIMENT)
         if found is not None:
@@ -199,3 +210,11 @@ class MlflowSnapshots:
         if run is not None:
             self.client.set_tag(run.info.run_id, "rtml.active", "false")
             self.client.set_terminated(run.info.run_id)
+
+
+def forget(settings: Settings, usecase: str, shard: int) -> None:
+    """Delete a learner's Redis checkpoint and retire its MLflow snapshots, so that it starts
+    over from the earliest event. Both go: with only the Redis copy gone, the learner would come
+    back from its latest snapshot. The learner must not be running (it would checkpoint again)."""
+    RedisCheckpoints.of(settings).delete(usecase, shard)
+    MlflowSnapshots.of(settings).forget(usecase, shard)

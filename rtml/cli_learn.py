@@ -70,18 +70,14 @@ def start(
 @app.command()
 def stop(usecase: UsecaseArg = "all") -> None:
     """Stop a learner after a final checkpoint."""
-    import ray
-
     names = usecase_names(usecase)
     learner = _connect()
     for name in names:
         for shard in range(settings_or_exit().learner_shards):
-            handle = learner.find(name, shard)
-            if handle is None:
+            status = learner.stop(name, shard)
+            if status is None:
                 console.print(f"{name}[{shard}]: not running")
                 continue
-            status = ray.get(handle.stop.remote())
-            ray.kill(handle, no_restart=True)
             console.print(f"{name}[{shard}]: stopped after {status['learned']} events learned")
 
 
@@ -134,20 +130,14 @@ def _running(row: dict) -> str:
 @app.command()
 def reset(usecase: UsecaseArg) -> None:
     """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest event."""
-    import redis
-
-    from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
+    from rtml.checkpoint import forget
 
     names = usecase_names(usecase)
     learner = _connect()
     settings = settings_or_exit()
-    key = settings.checkpoint_key.get_secret_value().encode()
-    store = RedisCheckpoints(redis.Redis.from_url(settings.redis), key)
-    snapshots = MlflowSnapshots(settings.mlflow_uri, key)
     for name in names:
         for shard in range(settings.learner_shards):
             if learner.find(name, shard) is not None:
                 raise typer.BadParameter(f"{name}[{shard}] is running: `rtml learn stop {name}` first")
-            store.delete(name, shard)
-            snapshots.forget(name, shard)
+            forget(settings, name, shard)
             console.print(f"{name}[{shard}]: checkpoint deleted, MLflow snapshots retired")

@@ -31,7 +31,7 @@ from ray_apps.serving.batch import Batch
 from ray_apps.serving.cache import PredictionCache
 from ray_apps.serving.incremental import Incremental, watch_checkpoints
 from ray_apps.serving.metrics import serve_metrics
-from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
+from rtml.checkpoint import RedisCheckpoints, forget
 from rtml.kafka import broker_ready, producer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
@@ -177,10 +177,8 @@ class Service:
             raise LearnerRunning(f"{usecase} learner shard(s) {running} still run: stop them first")
         # As `rtml learn reset`: the Redis checkpoint and the MLflow snapshots (the learner's
         # fallback when Redis has none) both go, or the learner would restore the snapshot.
-        snapshots = MlflowSnapshots(self.settings.mlflow_uri, self.settings.checkpoint_key.get_secret_value().encode())
         for shard in shards:
-            await asyncio.to_thread(self.store.delete, usecase, shard)
-            await asyncio.to_thread(snapshots.forget, usecase, shard)
+            await asyncio.to_thread(forget, self.settings, usecase, shard)
             self.incremental[usecase].fallback.pop(shard, None)
             self.incremental[usecase].latest.pop(shard, None)
         return [{"usecase": usecase, "shard": s, "checkpoint": "deleted", "snapshots": "retired"} for s in shards]

@@ -12,10 +12,10 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ray_apps import learner
-from rtml.checkpoint import CheckpointRefused, RedisCheckpoints
+from rtml.checkpoint import CheckpointRefused, RedisCheckpoints, forget
 from rtml.kafka import consumer_config, producer_config
 from rtml.settings import Settings
-from rtml.usecases import get
+from rtml.usecases import USECASES, get
 from streaming.producer import produce
 from streaming.topics import ensure_topics
 
@@ -32,15 +32,8 @@ def driver(stack: Settings) -> Iterator[Settings]:
     learner.connect(stack)
     yield stack
     # Later modules start from learners with no state: no checkpoint, no snapshot to come back from.
-    from rtml.checkpoint import MlflowSnapshots
-    from rtml.usecases import USECASES
-
-    key = stack.checkpoint_key.get_secret_value().encode()
-    store = RedisCheckpoints(redis.Redis.from_url(stack.redis), key)
-    snapshots = MlflowSnapshots(stack.mlflow_uri, key)
     for name in USECASES:
-        store.delete(name, 0)
-        snapshots.forget(name, 0)
+        forget(stack, name, 0)
     ray.shutdown()
 
 
