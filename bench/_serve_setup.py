@@ -19,15 +19,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_ENV = {
-    "RTML_STATE_DIR": str(ROOT / ".rtml-bench-serve"),
-    "RTML_KAFKA_PORT": "43092", "RTML_KAFKA_CONTROLLER_PORT": "43093", "RTML_REDIS_PORT": "40379",
-    "RTML_MLFLOW_PORT": "49000", "RTML_RAY_GCS_PORT": "50380", "RTML_RAY_DASHBOARD_PORT": "52265",
-    "RTML_RAY_CLIENT_PORT": "44001", "RTML_RAY_DASHBOARD_AGENT_PORT": "52266",
-    "RTML_RAY_METRICS_EXPORT_PORT": "52090", "RTML_RAY_MIN_WORKER_PORT": "53000",
-    "RTML_RAY_MAX_WORKER_PORT": "53499", "RTML_SERVE_PORT": "42000",
-    "RTML_PRODUCER_METRICS_PORT": "43101", "RTML_LAKE_METRICS_PORT": "43102", "RTML_PROMETHEUS_PORT": "43090",
-}  # fmt: skip
+from rtml.stack.sandbox import SLOTS, sandbox_env  # noqa: E402
+
+BENCH_ENV = sandbox_env(SLOTS["bench-serve"], ROOT / ".rtml-bench-serve")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 

@@ -36,15 +36,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_ENV = {
-    "RTML_STATE_DIR": str(ROOT / ".rtml-bench-batch"),
-    "RTML_KAFKA_PORT": "49092", "RTML_KAFKA_CONTROLLER_PORT": "49093", "RTML_REDIS_PORT": "46379",
-    "RTML_RAY_GCS_PORT": "46380", "RTML_RAY_DASHBOARD_PORT": "48265", "RTML_RAY_CLIENT_PORT": "40001",
-    "RTML_RAY_DASHBOARD_AGENT_PORT": "48266", "RTML_RAY_METRICS_EXPORT_PORT": "48090",
-    "RTML_RAY_MIN_WORKER_PORT": "41000", "RTML_RAY_MAX_WORKER_PORT": "41499",
-    "RTML_MLFLOW_PORT": "45000", "RTML_SERVE_PORT": "48000", "RTML_PRODUCER_METRICS_PORT": "49101",
-    "RTML_PROMETHEUS_PORT": "49090", "RTML_LAKE_METRICS_PORT": "49102",
-}  # fmt: skip
+from rtml.stack.sandbox import SLOTS, sandbox_env  # noqa: E402
+
+BENCH_ENV = sandbox_env(SLOTS["bench-batch"], ROOT / ".rtml-bench-batch")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 

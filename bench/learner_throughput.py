@@ -24,15 +24,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_ENV = {
-    "RTML_STATE_DIR": str(ROOT / ".rtml-bench-learner"),
-    "RTML_KAFKA_PORT": "39092", "RTML_KAFKA_CONTROLLER_PORT": "39093", "RTML_REDIS_PORT": "36379",
-    "RTML_RAY_GCS_PORT": "36380", "RTML_RAY_DASHBOARD_PORT": "38265", "RTML_RAY_CLIENT_PORT": "30001",
-    "RTML_RAY_DASHBOARD_AGENT_PORT": "38266", "RTML_RAY_METRICS_EXPORT_PORT": "38090",
-    "RTML_RAY_MIN_WORKER_PORT": "31000", "RTML_RAY_MAX_WORKER_PORT": "31499",
-    "RTML_MLFLOW_PORT": "35000",
-    "RTML_CHECKPOINT_EVERY_EVENTS": "5000", "RTML_CHECKPOINT_EVERY_S": "2",
-}  # fmt: skip
+from rtml.stack.sandbox import SLOTS, sandbox_env  # noqa: E402
+
+BENCH_ENV = sandbox_env(SLOTS["bench-learner"], ROOT / ".rtml-bench-learner")
+BENCH_ENV.update({"RTML_CHECKPOINT_EVERY_EVENTS": "5000", "RTML_CHECKPOINT_EVERY_S": "2"})
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
@@ -44,7 +39,7 @@ from rtml.stack import local  # noqa: E402
 from rtml.usecases import USECASES, get  # noqa: E402
 from streaming.generators import generator_for  # noqa: E402
 from streaming.producer import produce  # noqa: E402
-from streaming.topics import delete_topics, ensure_topics  # noqa: E402
+from streaming.topics import ensure_topics, recreate_topics  # noqa: E402
 
 PARTS = ["kafka", "redis", "mlflow", "ray"]
 
@@ -117,28 +112,13 @@ def main() -> None:
                   f"(ratio {e2e / river:.2f}), checkpoint share {share:.1%}", flush=True)  # fmt: skip
         # Shards: eta again on a fresh 4-partition topic, drained by 1 shard, then by 2 (fresh
         # checkpoints and snapshots each time).
-        import redis
-
-        from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
-
-        key = settings.checkpoint_key.get_secret_value().encode()
-        store = RedisCheckpoints(redis.Redis.from_url(settings.redis), key)
-        snapshots = MlflowSnapshots(settings.mlflow_uri, key)
+        from rtml.checkpoint import forget as forget_learner
 
         def forget() -> None:
             for s in (0, 1):
-                store.delete("eta", s)
-                snapshots.forget("eta", s)
+                forget_learner(settings, "eta", s)
 
-        spec = get("eta")
-        delete_topics(settings, [spec.topic])
-        for _ in range(60):  # deletion completes asynchronously
-            try:
-                if ensure_topics(load_settings(kafka_topic_partitions=4), [spec])[spec.topic] == "created":
-                    break
-            except Exception:  # noqa: BLE001 - "marked for deletion": wait
-                pass
-            time.sleep(0.5)
+        recreate_topics(settings, [get("eta")], topic_partitions=4)
         produce(settings, ["eta"], rate=0, count=n, seed=600)
         forget()
         one, _ = drain(settings, "eta", n)

@@ -25,11 +25,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_ENV = {
-    "RTML_STATE_DIR": str(ROOT / ".rtml-bench"),
-    "RTML_KAFKA_PORT": "29092",
-    "RTML_KAFKA_CONTROLLER_PORT": "29093",
-}
+from rtml.stack.sandbox import SLOTS, sandbox_env  # noqa: E402
+
+BENCH_ENV = sandbox_env(SLOTS["bench-producer"], ROOT / ".rtml-bench")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 

@@ -16,7 +16,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import redis  # noqa: E402
 import uvicorn  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
@@ -32,7 +31,7 @@ from rtml.usecases import get  # noqa: E402
 def make_app(usecase: str) -> FastAPI:
     settings = load_settings()
     spec = get(usecase)
-    store = RedisCheckpoints(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
+    store = RedisCheckpoints.of(settings)
     loaded = store.load(usecase, 0)
     assert loaded is not None, "no checkpoint to serve"
     online = loaded[1].model

@@ -49,13 +49,31 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run_sweep(settings, args.usecase, args.trials, args.max_rows, args.concurrency)
             print("RESULT " + json.dumps(asdict(result), default=str), flush=True)
+            _record(args.usecase, "kept" if result.gate["decision"] == "rejected" else "promoted", started)
         except Exception as exc:  # noqa: BLE001  (a periodic sweep outlives one bad round)
+            _record(args.usecase, "failed", started)
             if args.every is None:
                 raise
             print(f"sweep failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         if args.every is None:
             return 0
         time.sleep(max(0.0, args.every - (time.monotonic() - started)))
+
+
+def _record(usecase: str, outcome: str, started: float) -> None:
+    """Count the sweep and wait until Ray has exported it: the driver may exit next. A sweep that
+    failed before it reached the cluster has nowhere to count."""
+    import ray
+
+    from jobs.metrics import sweep_metrics, wait_for_export
+
+    if not ray.is_initialized():
+        return
+    try:
+        sweep_metrics().record(usecase, outcome, time.monotonic() - started)
+        wait_for_export()
+    except Exception as exc:  # noqa: BLE001  (metrics never fail a sweep)
+        print(f"sweep metrics not recorded: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import rtml
-from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints
+from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
 from rtml.kafka import consumer_config, producer_config
 from ray_apps.learner_metrics import LearnerMetrics
 from rtml.online import Prequential, build_model, predict, predict_then_learn
@@ -38,6 +38,8 @@ from rtml.usecases import InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
 
 NAMESPACE = "rtml"
+#: After a failed checkpoint, the next attempt waits this long (the store is likely restarting).
+CHECKPOINT_RETRY_S = 1.0
 
 
 def actor_name(usecase: str, shard: int) -> str:
@@ -68,7 +70,7 @@ class OnlineLearner:
         # the spec's defaults < settings (RTML_LEARNER_PARAMS) < this learner's own (CLI, tests)
         self.overrides = {**self.settings.learner_params.get(usecase, {}), **(model_overrides or {})}
         self.trace_enabled = trace
-        key = self.settings.checkpoint_key.get_secret_value().encode()
+        key = self.settings.signing_key
         self.store = RedisCheckpoints(redis.Redis.from_url(self.settings.redis), key)
         self.snapshots = MlflowSnapshots(self.settings.mlflow_uri, key)
         self.metrics = LearnerMetrics(usecase, shard)
@@ -88,6 +90,13 @@ class OnlineLearner:
         self.last_event_at: float | None = None
         self.started = time.monotonic()
         self.error: str | None = None
+        #: why the learner is waiting for a store, while it is (shown in status)
+        self.waiting_for: str | None = None
+        #: the latest failed checkpoint's reason; cleared by the next one that succeeds
+        self.checkpoint_error: str | None = None
+        self.checkpoint_failures = 0
+        #: a stored checkpoint that failed verification at restore (and was not loaded)
+        self.refused: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._uploading: threading.Thread | None = None
@@ -110,7 +119,7 @@ class OnlineLearner:
         name, shard = self.spec.name, self.shard
         refused = None
         try:
-            restored = self.store.load(name, shard)
+            restored = self._with_retries(lambda: self.store.load(name, shard), forever=True)
             self.restored_from = "redis"
         except CheckpointRefused as exc:
             restored, refused = None, f"Redis: {exc}"
@@ -122,6 +131,7 @@ class OnlineLearner:
                 refused = f"{refused}; MLflow: {exc}" if refused else f"MLflow: {exc}"
             if restored is not None:
                 self.store.restored_from_snapshot(name, shard, restored[0])
+        self.refused = refused
         if restored is None and refused:
             self.error = (
                 f"stored checkpoint refused ({refused}); not loading it. "
@@ -133,21 +143,29 @@ class OnlineLearner:
         else:
             self.version, self.state = restored
         self.since_checkpoint = 0
-        self.last_checkpoint_at = self.last_snapshot_at = time.monotonic()
+        self.last_checkpoint_at = self.last_snapshot_at = self.last_attempt_at = time.monotonic()
         return True
 
-    def _with_retries(self, call: Any, attempts: int = 30) -> Any:
-        """MLflow may still be starting (``rtml up`` starts everything at once)."""
-        for attempt in range(attempts):
+    def _with_retries(self, call: Any, attempts: int = 30, forever: bool = False) -> Any:
+        """A store may still be starting (``rtml up`` starts everything at once) or restarting.
+
+        Redis holds the state to resume from, so without it the learner waits (``forever``) and
+        says so in ``status``, rather than start over; MLflow is asked ``attempts`` times.
+        """
+        attempt = 0
+        while True:
             try:
-                return call()
+                result = call()
+                self.waiting_for = None
+                return result
             except CheckpointRefused:
                 raise
-            except Exception:  # noqa: BLE001 - unreachable server: wait, then say why
-                if attempt == attempts - 1 or self._stop.is_set():
+            except Exception as exc:  # noqa: BLE001 - unreachable server: wait, then say why
+                attempt += 1
+                if (not forever and attempt >= attempts) or self._stop.is_set():
                     raise
-                time.sleep(2)
-        return None
+                self.waiting_for = f"{type(exc).__name__}: {exc}"
+                time.sleep(min(0.5 * attempt, 2.0))
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
@@ -161,8 +179,8 @@ class OnlineLearner:
         s = self.settings
         consumer = Consumer(consumer_config(s, f"rtml-learner-{self.spec.name}"))
         self.dlq = Producer(producer_config(s))
-        meta = consumer.list_topics(self.spec.topic, timeout=30).topics[self.spec.topic]
-        self.partitions = owned_partitions(len(meta.partitions), self.shard, self.shards)
+        partitions = self._with_retries(lambda: self._partition_count(consumer), forever=True)
+        self.partitions = owned_partitions(partitions, self.shard, self.shards)
         consumer.assign([
             TopicPartition(self.spec.topic, p, self.state.offsets.get(p, OFFSET_BEGINNING))
             for p in self.partitions
@@ -189,21 +207,30 @@ class OnlineLearner:
                 self.metrics.batch(learned, dead - errors, errors, time.perf_counter() - t0, len(batch))
             if self._checkpoint_due():
                 with self._lock:
-                    self._checkpoint()
+                    self._try_checkpoint()
             self.busy_seconds += time.perf_counter() - t0  # after the wait in consume()
             if time.monotonic() - gauges_at >= 1.0:
                 gauges_at = time.monotonic()
                 self._refresh_gauges()
         with self._lock:
             if self.since_checkpoint:
-                self._checkpoint()
+                self._try_checkpoint()
             self._snapshot(None, wait=True)
         consumer.close()
+
+    def _partition_count(self, consumer: Consumer) -> int:
+        """The topic's partitions; raises while the broker is away or the topic is not there."""
+        topic = consumer.list_topics(self.spec.topic, timeout=10).topics.get(self.spec.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise LookupError(f"topic {self.spec.topic} not found (yet): `rtml topics` creates it")
+        return len(topic.partitions)
 
     def _checkpoint_due(self) -> bool:
         s = self.settings
         if not self.since_checkpoint:
             return False
+        if self.checkpoint_error is not None:  # retry a failed one soon, but not in a tight loop
+            return time.monotonic() - self.last_attempt_at >= CHECKPOINT_RETRY_S
         elapsed = time.monotonic() - self.last_checkpoint_at
         min_gap = self.last_checkpoint_seconds * (1 - s.checkpoint_max_share) / s.checkpoint_max_share
         return elapsed >= min_gap and (
@@ -250,6 +277,19 @@ class OnlineLearner:
         self.dlq.produce(self.spec.dlq_topic, msg.value(), msg.key(), headers=headers)
         self.dlq.poll(0)
 
+    def _try_checkpoint(self) -> None:
+        """A checkpoint that fails (Redis or the broker away) changes nothing durable: the learner
+        keeps its state in memory, keeps learning, and tries again; offsets stay uncommitted."""
+        self.last_attempt_at = time.monotonic()
+        try:
+            self._checkpoint()
+        except Exception as exc:  # noqa: BLE001 - the stores come back; the loop must not end
+            self.checkpoint_failures += 1
+            self.checkpoint_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.checkpoint_failed()
+        else:
+            self.checkpoint_error = None
+
     def _checkpoint(self) -> None:
         """Under the lock: the model must not change (nor be read by a predict) while pickled."""
         t0 = time.perf_counter()
@@ -283,10 +323,17 @@ class OnlineLearner:
             self._uploading.join()
         version, learned, report = self.version, self.state.learned, self.state.metrics.report()
         if blob is None:
-            if not version or self.last_snapshot.get("version") == version:
+            # Only a checkpoint this learner wrote, and only as it wrote it: what Redis holds now
+            # may be another writer's, or altered.
+            if self.last_checkpoint.get("version") != version or self.last_snapshot.get("version") == version:
                 return
             blob = self.store.blob(self.spec.name, self.shard)
             if blob is None:
+                return
+            try:
+                verify(blob, self.settings.signing_key)
+            except CheckpointRefused as exc:
+                self.last_snapshot = {"error": f"not snapshotted: {exc}"}
                 return
         self.last_snapshot_at = time.monotonic()
 
@@ -324,12 +371,18 @@ class OnlineLearner:
         return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
 
     def status(self) -> dict[str, Any]:
-        base = {"usecase": self.spec.name, "shard": self.shard, "running": self._thread.is_alive(), "error": self.error}
+        base = {
+            "usecase": self.spec.name, "shard": self.shard, "running": self._thread.is_alive(),
+            "error": self.error, "waiting_for": self.waiting_for, "refused": self.refused,
+        }  # fmt: skip
         if self.state is None:
             return {**base, "restoring": self.error is None, "learned": 0, "dead_lettered": 0}
         with self._lock:
             state = self.state
-            info = self.store.info(self.spec.name, self.shard)
+            try:
+                info = self.store.info(self.spec.name, self.shard)
+            except redis.RedisError:
+                info = None  # Redis away: status still answers, from memory
             return {
                 **base,
                 "restored_from": self.restored_from,
@@ -340,6 +393,8 @@ class OnlineLearner:
                 "offsets": dict(state.offsets),
                 "lag": dict(self.lag),
                 "checkpoint": {**self.last_checkpoint, **(info or {})},
+                "checkpoint_error": self.checkpoint_error,
+                "checkpoint_failures": self.checkpoint_failures,
                 "snapshot": dict(self.last_snapshot),
                 "checkpoint_share": self.checkpoint_seconds / max(self.busy_seconds, 1e-9),
                 "checkpoint_seconds": round(self.checkpoint_seconds, 4),
@@ -422,12 +477,20 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
     }
 
 
-def start(usecase: str, shard: int = 0, shards: int = 1, **kwargs: Any) -> Any:
-    """Start (or find) the detached, named learner actor of a use case shard."""
+def start(usecase: str, shard: int = 0, shards: int = 1, node_id: str | None = None, **kwargs: Any) -> Any:
+    """Start (or find) the detached, named learner actor of a use case shard.
+
+    ``node_id`` prefers a Ray node (soft affinity): when that node dies, Ray restarts the learner
+    on another one.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     resource = load_settings().learner_resource  # e.g. the learner worker group's on KubeRay
+    strategy = NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None
     return RemoteLearner.options(
         name=actor_name(usecase, shard), namespace=NAMESPACE, lifetime="detached",
         get_if_exists=True, resources={resource: 1} if resource else None,
+        scheduling_strategy=strategy,
     ).remote(usecase, shard, shards, **kwargs)  # fmt: skip
 
 

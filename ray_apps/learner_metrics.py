@@ -22,6 +22,8 @@ class LearnerMetrics:
     def __init__(self, usecase: str, shard: int) -> None:
         base = ("usecase", "shard")
         self.tags = {"usecase": usecase, "shard": str(shard)}
+        self._last_checkpoint: tuple[int, int, float] | None = None
+        self._last_snapshot: float | None = None
         self.learned = metrics.Counter(
             "rtml_learner_events_learned", "Events learned (predicted, then learned)", base
         )
@@ -34,6 +36,9 @@ class LearnerMetrics:
         self.lag = metrics.Gauge("rtml_learner_consumer_lag", "Events behind the partition's end", (*base, "partition"))
         self.checkpoint_duration = metrics.Histogram(
             "rtml_learner_checkpoint_duration_s", "Seconds to write a checkpoint", CHECKPOINT_BOUNDARIES, base
+        )
+        self.checkpoint_failures = metrics.Counter(
+            "rtml_learner_checkpoint_failures", "Checkpoints that failed (Redis or the broker away)", base
         )
         self.checkpoint_bytes = metrics.Gauge("rtml_learner_checkpoint_bytes", "Latest checkpoint size", base)
         self.checkpoint_version = metrics.Gauge("rtml_learner_checkpoint_version", "Latest checkpoint version", base)
@@ -59,14 +64,30 @@ class LearnerMetrics:
 
     def checkpoint(self, seconds: float, size: int, version: int, when: float) -> None:
         self.checkpoint_duration.observe(seconds, self.tags)
-        self.checkpoint_bytes.set(size, self.tags)
-        self.checkpoint_version.set(version, self.tags)
-        self.checkpoint_time.set(when, self.tags)
+        self._last_checkpoint = (size, version, when)
+        self._set_checkpoint_gauges()
+
+    def _set_checkpoint_gauges(self) -> None:
+        if self._last_checkpoint is not None:
+            size, version, when = self._last_checkpoint
+            self.checkpoint_bytes.set(size, self.tags)
+            self.checkpoint_version.set(version, self.tags)
+            self.checkpoint_time.set(when, self.tags)
+        if self._last_snapshot is not None:
+            self.snapshot_time.set(self._last_snapshot, self.tags)
+
+    def checkpoint_failed(self) -> None:
+        self.checkpoint_failures.inc(1, self.tags)
 
     def snapshot(self, when: float) -> None:
+        self._last_snapshot = when
         self.snapshot_time.set(when, self.tags)
 
     def gauges(self, lag: Mapping[int, int], report: Mapping[str, Any]) -> None:
+        """Every second: Ray exports a gauge only for a short while after its last set, so the
+        checkpoint's gauges are set again too (an idle learner's checkpoint must look old, not
+        vanish — the stale-checkpoint alert reads its age)."""
+        self._set_checkpoint_gauges()
         for partition, behind in lag.items():
             self.lag.set(behind, {**self.tags, "partition": str(partition)})
         for window in ("overall", "recent", "oracle", "share_of_oracle"):

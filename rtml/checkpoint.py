@@ -76,7 +76,7 @@ class RedisCheckpoints:
     @classmethod
     def of(cls, settings: Settings) -> RedisCheckpoints:
         """The store of the settings' Redis, under the settings' checkpoint key."""
-        return cls(redis.Redis.from_url(settings.redis), settings.checkpoint_key.get_secret_value().encode())
+        return cls(redis.Redis.from_url(settings.redis), settings.signing_key)
 
     @staticmethod
     def _name(usecase: str, shard: int) -> str:
@@ -145,7 +145,7 @@ class MlflowSnapshots:
 
     @classmethod
     def of(cls, settings: Settings) -> MlflowSnapshots:
-        return cls(settings.mlflow_uri, settings.checkpoint_key.get_secret_value().encode())
+        return cls(settings.mlflow_uri, settings.signing_key)
 
     def _experiment_id(self) -> str:
         found = self.client.get_experiment_by_name(self.EXPERIMENT)

@@ -203,6 +203,9 @@ app.add_typer(models_app)
 from rtml.cli_k8s import app as k8s_app  # noqa: E402  (rtml k8s ...)
 
 app.add_typer(k8s_app, name="k8s")
+from rtml.cli_verify import verify  # noqa: E402  (rtml verify ...)
+
+app.command()(verify)
 
 
 def main() -> None:

@@ -16,6 +16,10 @@ loaded back natively. What rtml needs to know about a version lives in its tags:
   them in the one REST call that also resolves the alias, so serving can poll it cheaply);
 - ``gate.*``: the promotion gate's decision, the metric, both scores and the champion it faced;
 - ``rollback.*``: when an alias was moved back from this version by hand.
+- ``rtml.signature``: an HMAC of the model's files under the settings' signing key, taken when
+  rtml registered it. :func:`load` downloads the files, checks them against it, and refuses
+  (:class:`ModelRefused`) a version whose files were altered, or that rtml did not sign, before
+  anything is unpickled; it then loads exactly the files it checked.
 
 The registered model's tag ``champion_history`` lists the versions that held the alias, oldest
 first; :func:`rollback` pops it, so a rollback always returns to the previous champion (not to
@@ -26,10 +30,14 @@ Core module: MLflow, CatBoost and scikit-learn, no Ray.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -43,6 +51,9 @@ CHAMPION = "champion"
 #: Tag of the registered model: versions that held the alias, oldest first ("3,5,7").
 HISTORY_TAG = "champion_history"
 METRIC_TAG_PREFIX = "metric."
+SIGNATURE_TAG = "rtml.signature"
+#: Files MLflow adds to a downloaded model folder by itself: not part of what was registered.
+UNSIGNED_FILES = frozenset({"registered_model_meta"})
 
 Flavor = Literal["catboost", "sklearn"]
 GateDecision = Literal["promoted", "rejected", "first"]
@@ -293,19 +304,44 @@ def champion(settings: Settings, usecase: str) -> ChampionInfo | None:
     return ChampionInfo(int(mv.version), mv.run_id or "", _metrics_of(mv.tags or {}))
 
 
+class ModelRefused(RuntimeError):
+    """A registered version whose files do not match rtml's signature: not loaded."""
+
+
+def files_signature(folder: Path, key: bytes) -> str:
+    """HMAC-SHA256 of every file of a model folder: names and contents, in a fixed order."""
+    mac = hmac.new(key, digestmod=hashlib.sha256)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in UNSIGNED_FILES):
+        name = path.relative_to(folder).as_posix().encode()
+        data = path.read_bytes()
+        mac.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data)
+    return mac.hexdigest()
+
+
+def _download(usecase: str, version: int, into: str) -> Path:
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(f"models:/{model_name(usecase)}/{version}", dst_path=into))
+
+
 def load(settings: Settings, usecase: str, version: int) -> BatchModel:
-    """Load a registered version with its native flavor."""
+    """Load a registered version with its native flavor, from files checked against its signature."""
     import mlflow.catboost
     import mlflow.sklearn
 
     spec = get(usecase)
     mv = client(settings).get_model_version(model_name(usecase), str(version))
-    uri = f"models:/{model_name(usecase)}/{version}"
-    native = (
-        mlflow.catboost.load_model(uri)
-        if flavor(spec) == "catboost"
-        else mlflow.sklearn.load_model(uri)
-    )
+    expected = (mv.tags or {}).get(SIGNATURE_TAG)
+    where = f"{model_name(usecase)} version {version}"
+    if not expected:
+        raise ModelRefused(f"{where} carries no rtml signature (registered outside rtml?): refused, not loaded")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _download(usecase, version, tmp)
+        if not hmac.compare_digest(files_signature(folder, settings.signing_key), expected):
+            raise ModelRefused(f"{where}: its files do not match its signature (altered, or signed with "
+                               f"another key): refused, not loaded")  # fmt: skip
+        local = str(folder)
+        native = mlflow.catboost.load_model(local) if flavor(spec) == "catboost" else mlflow.sklearn.load_model(local)
     return BatchModel(usecase, int(version), _metrics_of(mv.tags or {}), native, mv.run_id or "")
 
 
@@ -345,7 +381,12 @@ def log_and_register(
         info = mlflow.sklearn.log_model(model, serialization_format="cloudpickle", **kwargs)
     version = int(info.registered_model_version)
     mlflow_client = client(settings)
-    all_tags = {**{f"{METRIC_TAG_PREFIX}{k}": _fmt(v) for k, v in metrics.items()}, **(tags or {})}
+    with tempfile.TemporaryDirectory() as tmp:
+        signed = files_signature(_download(usecase, version, tmp), settings.signing_key)
+    all_tags = {
+        **{f"{METRIC_TAG_PREFIX}{k}": _fmt(v) for k, v in metrics.items()}, **(tags or {}),
+        SIGNATURE_TAG: signed,
+    }  # fmt: skip
     for key, value in all_tags.items():
         mlflow_client.set_model_version_tag(model_name(usecase), str(version), key, value)
     return version

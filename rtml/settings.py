@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     ray_object_store_mb: int = Field(512, ge=78, description="Ray object store size")
 
     # -- Online learners ---------------------------------------------------------------------
-    # HMAC key of model checkpoints: a checkpoint signed with another key is refused, never
-    # unpickled. The default is for the local stack only; set a secret one anywhere else.
+    # HMAC key of learner checkpoints and of registered batch models: a checkpoint or a model
+    # signed with another key (or altered) is refused, never unpickled. The default is for the
+    # local stack only; set a secret one anywhere else.
     checkpoint_key: SecretStr = Field(SecretStr("rtml-local-dev-key"), min_length=8)
     # An ARF forest pickles to tens of MB after some 10k events (~2 s to dump), so checkpoints
     # are paced by time as well as by events to keep their share of learner time small.
@@ -163,6 +164,11 @@ class Settings(BaseSettings):
         """``RTML_API_TOKEN=`` means no token, not the empty token."""
         return value or None
 
+    @property
+    def signing_key(self) -> bytes:
+        """The HMAC key of checkpoints and models, as bytes."""
+        return self.checkpoint_key.get_secret_value().encode()
+
     # -- resolved addresses: the one place that says where each part listens ----------------
     @property
     def kafka_servers(self) -> str:
@@ -199,7 +205,14 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings, turning a validation error into one message per bad variable."""
+    """Read the settings, turning a validation error into one message per bad variable.
+
+    Environment variables rtml does not know are ignored (other tools share the prefix), but an
+    override passed here by name must be a setting: a misspelt one would silently do nothing.
+    """
+    unknown = sorted(set(overrides) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(unknown)}")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

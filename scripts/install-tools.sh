@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Offline validation tools for the Kubernetes artefacts (issue 8): helm and terraform, built with
-# `go install` through the Go module proxy into ~/.cache/rtml/bin (override with RTML_TOOLS_BIN).
+# Tools built with `go install` through the Go module proxy into ~/.cache/rtml/bin (override with
+# RTML_TOOLS_BIN): helm and terraform for the offline validation of the Kubernetes artefacts, and
+# vegeta, the open-loop HTTP load generator of `rtml verify overload` (a Go binary: on 2 cores a
+# Python load generator took the CPU that the server under test needed).
 # Idempotent and cached: a tool already at its pinned version is not rebuilt, so a second run is
 # instant. Without Go it warns and exits 0 — the k8s tests then skip with the reason.
 #
@@ -11,6 +13,7 @@ set -euo pipefail
 
 HELM_VERSION="v3.22.0"
 TERRAFORM_VERSION="v1.5.7"
+VEGETA_VERSION="v12.13.0"
 BIN="${RTML_TOOLS_BIN:-$HOME/.cache/rtml/bin}"
 mkdir -p "$BIN"
 
@@ -33,3 +36,4 @@ install() {
 
 install helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 install terraform github.com/hashicorp/terraform "$TERRAFORM_VERSION"
+install vegeta github.com/tsenart/vegeta/v12 "$VEGETA_VERSION"

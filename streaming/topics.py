@@ -57,3 +57,31 @@ def delete_topics(settings: Settings, names: list[str], timeout: float = 30.0) -
     admin = admin_client(settings)  # held until the futures resolve: its handle serves them
     for future in admin.delete_topics(names, operation_timeout=timeout).values():
         future.result(timeout)
+
+
+def recreate_topics(
+    settings: Settings, specs: Iterable[UseCase], timeout: float = 60.0, **overrides: object
+) -> None:
+    """Delete the use cases' topics and dead-letter topics and create them empty (``overrides``
+    of settings, e.g. ``topic_partitions=4``). For benchmarks and `rtml verify`, never the stack:
+    a learner's offsets and the lakehouse's checkpoints do not survive it."""
+    import time
+
+    specs = list(specs)
+    names = topic_names(specs)
+    existing = set(admin_client(settings).list_topics(timeout=timeout).topics)
+    gone = [n for n in names if n in existing]
+    if gone:
+        delete_topics(settings, gone, timeout)
+    target = settings.model_copy(update=overrides)
+    deadline = time.monotonic() + timeout
+    while True:  # deletion completes asynchronously: "marked for deletion" until then
+        try:
+            outcome = ensure_topics(target, specs, timeout)
+            if all(outcome[n] == "created" for n in gone) or not gone:
+                return
+        except KafkaException:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics {gone} were not recreated within {timeout:.0f}s")
+        time.sleep(0.5)

@@ -62,6 +62,8 @@ class Batch:
         self.model: Any | None = None  # a registry.BatchModel
         self.reason = "no champion checked yet (the deployment has just started)"
         self.checked_at = 0.0
+        #: champion versions whose files failed their signature: never loaded, not tried again
+        self.refused: dict[int, str] = {}
         self.tags = {"usecase": spec.name, "kind": "batch"}
 
     # -- the champion, followed in the background ----------------------------------------------
@@ -72,7 +74,17 @@ class Batch:
             except Exception as exc:  # noqa: BLE001 - MLflow down: keep serving what we have
                 self.reason = f"champion of {self.spec.name} not checked: {type(exc).__name__}: {exc}"
                 log.warning(self.reason)
+            self.export_gauges()
             stop.wait(self.settings.serve_champion_poll_s)
+
+    def export_gauges(self) -> None:
+        """The served version (0 while there is no champion) and the champion's metrics, again:
+        Ray exports a gauge only for a short while after its last set, so a value set once at a
+        swap would vanish from Prometheus (and `RtmlNoChampion` would never see the 0)."""
+        model = self.model
+        self.metrics.model_version.set(model.version if model else 0, tags=self.tags)
+        for name, value in (model.metrics if model else {}).items():
+            self.metrics.champion_metric.set(value, tags={**self.tags, "metric": name})
 
     def poll_once(self) -> None:
         from rtml import registry
@@ -87,13 +99,18 @@ class Batch:
                     f"with `rtml train {self.spec.name}`"
                 )
             return
-        if self.model is not None and self.model.version == info.version:
+        if self.model is not None and self.model.version == info.version or info.version in self.refused:
             return
-        model = registry.load(self.settings, self.spec.name, info.version)
+        try:
+            model = registry.load(self.settings, self.spec.name, info.version)
+        except registry.ModelRefused as exc:
+            self.refused[info.version] = str(exc)
+            self.metrics.refused.inc(tags=self.tags)
+            log.error("%s batch: %s; still serving %s", self.spec.name, exc, self.model.version if self.model else "nothing")
+            if self.model is None:
+                self.reason = f"no batch model for {self.spec.name}: {exc}"
+            return
         previous, self.model = self.model, model  # the swap: one assignment
-        self.metrics.model_version.set(model.version, tags=self.tags)
-        for name, value in model.metrics.items():
-            self.metrics.champion_metric.set(value, tags={**self.tags, "metric": name})
         if previous is not None:
             self.metrics.swaps.inc(tags=self.tags)
         log.info("%s batch: serving version %s (was %s)", self.spec.name, model.version,
@@ -159,11 +176,12 @@ class Batch:
 
     def describe(self) -> dict[str, Any]:
         model = self.model
+        refused = {str(v): why for v, why in self.refused.items()}
         if model is None:
-            return {"version": None, "reason": self.reason}
+            return {"version": None, "reason": self.reason, "refused": refused}
         try:
             importance = model.feature_importance()
         except Exception:  # noqa: BLE001 - a description without importances is still one
             importance = None
         return {"version": model.version, "run_id": model.run_id, "metrics": model.metrics,
-                "feature_importance": importance, "checked_at": self.checked_at}  # fmt: skip
+                "feature_importance": importance, "checked_at": self.checked_at, "refused": refused}  # fmt: skip

@@ -39,13 +39,22 @@ def serve_overrides(settings: Settings) -> dict[str, Any]:
     }
 
 
-def local_config(settings: Settings, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The config file with the local stack's values; ``extra`` adds setting overrides."""
+def local_config(
+    settings: Settings, extra: dict[str, Any] | None = None, deployment: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The config file with the local stack's values; ``extra`` adds setting overrides and
+    ``deployment`` options of the ``Api`` deployment (e.g. ``num_replicas``)."""
     config = load_config()
     config["http_options"] = {**config.get("http_options", {}), "host": LOOPBACK, "port": settings.serve_port}
+    # Every local Ray node shares 127.0.0.1: a proxy per node could not bind the port twice.
+    config["proxy_location"] = "HeadOnly"
     overrides = {**serve_overrides(settings), **(extra or {})}
     for app in config["applications"]:
         app["args"] = {**(app.get("args") or {}), "settings": overrides}
+        for options in app.get("deployments", []):
+            options.update(deployment or {})
+            if "num_replicas" in (deployment or {}):
+                options.pop("autoscaling_config", None)  # Serve takes one or the other
     return config
 
 
@@ -67,9 +76,12 @@ def api_ready(settings: Settings, timeout: float = 2.0) -> bool:
         return False
 
 
-def deploy(settings: Settings, timeout_s: float = 180.0, extra: dict[str, Any] | None = None) -> str:
+def deploy(
+    settings: Settings, timeout_s: float = 180.0, extra: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
+) -> str:  # fmt: skip
     """Deploy (or update in place) and wait until the API answers; return a one-line outcome."""
-    config = local_config(settings, extra)
+    config = local_config(settings, extra, deployment)
     answer = httpx.put(f"{settings.ray_dashboard_url}/api/serve/applications/", json=config, timeout=60)
     if answer.status_code != 200:
         raise RuntimeError(f"Serve refused the config ({answer.status_code}): {answer.text[:500]}")

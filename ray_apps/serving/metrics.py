@@ -36,6 +36,10 @@ class ServeMetrics:
             "rtml_serve_champion_metric", "the champion's holdout metrics",
             tag_keys=("usecase", "kind", "metric"),
         )  # fmt: skip
+        self.refused = metrics.Counter(
+            "rtml_serve_models_refused", "champion versions refused: their files fail the signature",
+            tag_keys=kind,
+        )  # fmt: skip
         self.errors = metrics.Counter(
             "rtml_serve_errors", "requests answered with an error", tag_keys=("usecase", "kind", "status")
         )

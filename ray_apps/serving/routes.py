@@ -19,11 +19,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from ray.exceptions import RayError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -37,6 +40,40 @@ from rtml.usecases import USECASES
 from rtml.usecases.base import UseCase
 
 API = "/api/v1"
+#: A dependency that does not answer: 503 with the reason.
+UNAVAILABLE: tuple[type[Exception], ...] = (TimeoutError, RayError, KafkaException, RedisError)
+
+
+class FieldError(BaseModel):
+    """One bad field of one event: where, what, and (shortened) what was given."""
+
+    field: str
+    message: str
+    index: int | None = Field(None, description="the event's place in a list request")
+    input: str | None = None
+
+
+class Problem(BaseModel):
+    """Every error answer: a message, or one entry per bad field (422)."""
+
+    detail: str | list[FieldError]
+
+
+#: What each error status means here; a route declares the ones it can answer, so clients (and
+#: the schema fuzzer of `rtml verify`) know every answer they may get.
+ERRORS = {
+    400: "the body is not JSON (or, for SQL, the statement is refused)",
+    401: "a control route without the bearer token (when RTML_API_TOKEN is set)",
+    409: "reset while the learner runs",
+    413: "the body or the list is over the limit",
+    422: "invalid events: one entry per bad field",
+    503: "no model to answer yet, with the reason",
+}
+EVENT_ERRORS = (400, 413, 422, 503)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": Problem, "description": ERRORS[code]} for code in codes}
 
 
 class SqlRequest(BaseModel):
@@ -96,6 +133,11 @@ def make_app(service: Service) -> FastAPI:
     async def on_conflict(request: Request, exc: Exception) -> JSONResponse:
         return error(request, 409, str(exc))
 
+    async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # A dependency (a learner, Kafka, Redis) that did not answer: not the client's mistake,
+        # and not a bug of the API either.
+        return error(request, 503, f"a dependency did not answer: {type(exc).__name__}: {exc}"[:500])
+
     async def on_sql(request: Request, exc: Exception) -> JSONResponse:
         return error(request, 400, str(exc))
 
@@ -114,6 +156,7 @@ def make_app(service: Service) -> FastAPI:
     for exc_type, handler in (
         (BadRequest, on_bad_request), (NoModel, on_no_model), (LearnerRunning, on_conflict),
         (sql.SqlError, on_sql), (HTTPException, on_http), (RequestValidationError, on_validation),
+        *((unavailable, on_unavailable) for unavailable in UNAVAILABLE),
     ):  # fmt: skip
         app.add_exception_handler(exc_type, handler)
 
@@ -137,7 +180,7 @@ def make_app(service: Service) -> FastAPI:
         """Each dependency's state (Redis, Kafka, MLflow, Ray) and what each use case serves."""
         return await service.health()
 
-    @app.post(f"{API}/sql", tags=["lake"])
+    @app.post(f"{API}/sql", tags=["lake"], responses=errors(400, 413, 422))
     async def run_sql(body: SqlRequest) -> dict[str, Any]:
         """One read-only SELECT over the lake's Delta tables (row and time limited); anything
         else is refused with 400 and the reason."""
@@ -216,20 +259,20 @@ def _usecase_routes(
         timing = f"read;dur={(t1 - t0) * 1000:.2f}, model;dur={(t2 - t1) * 1000:.2f}, app;dur={(time.perf_counter() - t0) * 1000:.2f}"
         return JSONResponse({"usecase": uc, "kind": kind, **out}, headers={"Server-Timing": timing})
 
-    @app.post(f"{base}/incremental/predict", tags=tags, openapi_extra=one_or_many)
+    @app.post(f"{base}/incremental/predict", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
     async def incremental_predict(request: Request) -> JSONResponse:
         """What the online model knows now: asked of the learner, or its last checkpoint while
         the learner restarts (``source``). One event, or a list (answered in order)."""
         return await timed("incremental", request, lambda xs: service.predict_incremental(uc, xs))
 
-    @app.post(f"{base}/batch/predict", tags=tags, openapi_extra=one_or_many)
+    @app.post(f"{base}/batch/predict", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
     async def batch_predict(request: Request) -> JSONResponse:
         """The registry champion's prediction, cached in Redis by model version and features
         (``Cache-Control: no-cache`` skips the cache)."""
         use_cache = "no-cache" not in request.headers.get("cache-control", "")
         return await timed("batch", request, lambda xs: service.predict_batch(uc, xs, use_cache))
 
-    @app.post(f"{base}/batch/explain", tags=tags, openapi_extra=one_or_many)
+    @app.post(f"{base}/batch/explain", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
     async def batch_explain(request: Request) -> dict[str, Any]:
         """Per-feature contributions of one event to the champion's prediction."""
         xs, many = await features(request)
@@ -242,7 +285,8 @@ def _usecase_routes(
         """Each learner shard's prequential metrics (beside the oracle's) and status."""
         return {"usecase": uc, "learners": await service.incremental[uc].status()}
 
-    @app.post(f"{base}/incremental/learn", tags=tags, status_code=202, openapi_extra=labelled)
+    @app.post(f"{base}/incremental/learn", tags=tags, status_code=202, openapi_extra=labelled,
+              responses=errors(*EVENT_ERRORS))  # fmt: skip
     async def incremental_learn(request: Request) -> JSONResponse:
         """Labelled feedback: the events go to the use case's topic, and its learner learns each
         exactly once (the answer lists where they were written)."""
@@ -250,19 +294,19 @@ def _usecase_routes(
         parsed = parse_events(body, spec.event, settings.serve_max_events)
         return JSONResponse({"usecase": uc, **await service.feedback(uc, parsed.events)}, 202)
 
-    @app.post(f"{base}/incremental/start", tags=tags)
+    @app.post(f"{base}/incremental/start", tags=tags, responses=errors(401, 503))
     async def start(request: Request) -> dict[str, Any]:
         """Start the learner(s); they resume from the latest checkpoint. Bearer token if set."""
         authorize(request)
         return {"usecase": uc, "learners": await service.start_learners(uc)}
 
-    @app.post(f"{base}/incremental/stop", tags=tags)
+    @app.post(f"{base}/incremental/stop", tags=tags, responses=errors(401, 503))
     async def stop(request: Request) -> dict[str, Any]:
         """Stop the learner(s) after a final checkpoint. Bearer token if set."""
         authorize(request)
         return {"usecase": uc, "learners": await service.stop_learners(uc)}
 
-    @app.post(f"{base}/incremental/reset", tags=tags)
+    @app.post(f"{base}/incremental/reset", tags=tags, responses=errors(401, 409, 503))
     async def reset(request: Request) -> dict[str, Any]:
         """Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set."""
         authorize(request)

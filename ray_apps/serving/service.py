@@ -37,6 +37,8 @@ from rtml.settings import Settings
 from rtml.usecases import USECASES, get
 from rtml.usecases.base import EventModel
 
+#: How often the served-version gauges are set again (Ray drops a gauge not set for a while).
+GAUGE_REFRESH_S = 5.0
 #: Requests merged into one model call at most. A lone request is never held back (no wait).
 MAX_BATCH = 32
 
@@ -51,7 +53,7 @@ class Service:
         self.metrics = serve_metrics()
         self.redis = redis.Redis.from_url(settings.redis, socket_timeout=5)
         self.aioredis = aioredis.Redis.from_url(settings.redis, socket_timeout=5)
-        self.store = RedisCheckpoints(self.redis, settings.checkpoint_key.get_secret_value().encode())
+        self.store = RedisCheckpoints(self.redis, settings.signing_key)
         self.cache = PredictionCache(self.aioredis, settings.serve_cache_ttl_s)
         self.incremental = {n: Incremental(s, settings, self.store) for n, s in USECASES.items()}
         self.batch = {n: Batch(s, settings, self.cache, self.metrics) for n, s in USECASES.items()}
@@ -61,7 +63,10 @@ class Service:
         self._versions: dict[str, int] = {}
         self._in_flight = {"incremental": 0, "batch": 0}
         self.stop = threading.Event()
-        threads = [("checkpoint-announcements", watch_checkpoints, (self.redis, self.incremental, self.stop))]
+        threads = [
+            ("checkpoint-announcements", watch_checkpoints, (self.redis, self.incremental, self.stop)),
+            ("gauges", self._export_versions_forever, (self.stop,)),
+        ]
         for name in USECASES:
             threads.append((f"fallback-{name}", self.incremental[name].refresh_forever, (self.stop,)))
             threads.append((f"champion-{name}", self.batch[name].poll_forever, (self.stop,)))
@@ -109,6 +114,15 @@ class Service:
         if self._versions.get(f"{usecase}/{kind}") != version:
             self._versions[f"{usecase}/{kind}"] = version
             self.metrics.model_version.set(version, tags={"usecase": usecase, "kind": kind})
+
+    def _export_versions_forever(self, stop: threading.Event) -> None:
+        """Set the incremental versions served again every few seconds: Ray exports a gauge only
+        for a short while after its last set (the batch side re-sets its own at each poll)."""
+        while not stop.wait(GAUGE_REFRESH_S):
+            for key, version in list(self._versions.items()):
+                usecase, kind = key.split("/")
+                if kind == "incremental":
+                    self.metrics.model_version.set(version, tags={"usecase": usecase, "kind": kind})
 
     # -- feedback: labelled events into the use case's topic ---------------------------------
     async def feedback(self, usecase: str, events: list[EventModel]) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rtml.settings import Settings, load_settings
+from rtml.settings import Settings
+from tests.stack import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -38,10 +38,6 @@ def _run(
     return subprocess.run(
         args, capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})}
     )
-
-
-def rtml(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    return _run([sys.executable, "-m", "rtml.cli", *args], timeout, STACK_ENV)
 
 
 def _stale(build: Path) -> bool:
@@ -72,18 +68,7 @@ def ui_build() -> Path:
 
 @pytest.fixture(scope="module")
 def ui_stack(ui_build: Path) -> Iterator[Settings]:
-    rtml("down")
-    shutil.rmtree(load_settings().state_dir, ignore_errors=True)
-    started = rtml("up", *[a for p in PARTS for a in ("-p", p)])
-    failed = started.returncode != 0 or "FAILED" in started.stdout or "not started" in started.stdout
-    if failed:
-        rtml("down")
-        pytest.fail(f"`rtml up` failed:\n{started.stdout}\n{started.stderr}", pytrace=False)
-    try:
-        yield load_settings()
-    finally:
-        stopped = rtml("down")
-        assert stopped.returncode == 0, stopped.stderr
+    yield from run_stack(PARTS, STACK_ENV)
 
 
 def test_the_ui_in_a_browser(ui_stack: Settings) -> None:

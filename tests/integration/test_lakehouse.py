@@ -29,7 +29,7 @@ from rtml.usecases import USECASES
 from streaming.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
-from tests.integration.conftest import status_of
+from tests.stack import status_of
 from tests.integration.test_stack import _listening_addresses, _loopback
 
 PER_USECASE = 300

@@ -76,7 +76,7 @@ def _wait_learned(handle, expected: int, timeout: float) -> dict:
 
 def test_learner_survives_kills_and_poison_with_exact_counts(driver: Settings) -> None:
     spec = get("eta")
-    store = RedisCheckpoints(redis.Redis.from_url(driver.redis), driver.checkpoint_key.get_secret_value().encode())
+    store = RedisCheckpoints.of(driver)
     store.delete(spec.name, 0)
     produce(driver, ["eta"], rate=0, count=1500, seed=77)
     poison = Producer(producer_config(driver))
@@ -128,7 +128,7 @@ def test_learner_survives_kills_and_poison_with_exact_counts(driver: Settings) -
 
 
 def test_a_tampered_checkpoint_is_refused(driver: Settings) -> None:
-    store = RedisCheckpoints(redis.Redis.from_url(driver.redis), driver.checkpoint_key.get_secret_value().encode())
+    store = RedisCheckpoints.of(driver)
     stored = store.load("eta", 0)
     assert stored is not None, "the previous test leaves a checkpoint"
     client = redis.Redis.from_url(driver.redis)
@@ -198,7 +198,7 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
     from rtml.checkpoint import MlflowSnapshots
 
     spec = get("tfd")
-    key = driver.checkpoint_key.get_secret_value().encode()
+    key = driver.signing_key
     store = RedisCheckpoints(redis.Redis.from_url(driver.redis), key)
     store.delete(spec.name, 0)
     MlflowSnapshots(driver.mlflow_uri, key).forget(spec.name, 0)
@@ -243,7 +243,7 @@ def test_clusters_and_exports_metrics(driver: Settings) -> None:
     import httpx
 
     spec = get("ecci")
-    RedisCheckpoints(redis.Redis.from_url(driver.redis), driver.checkpoint_key.get_secret_value().encode()).delete(spec.name, 0)
+    RedisCheckpoints.of(driver).delete(spec.name, 0)
     produce(driver, ["ecci"], rate=0, count=2000, seed=83)
     ends = _end_offsets(driver, spec.topic)
     handle = learner.start("ecci", settings=learner.service_addresses(driver))

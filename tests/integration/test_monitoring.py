@@ -11,9 +11,11 @@ What it requires (series by source; names in docs/metrics.md, ``ray_`` added by 
   ``rtml_produce_latency_seconds_bucket``, ``process_resident_memory_bytes``
 - lakehouse: ``rtml_lake_*``
 - learners (ray_apps/learner.py): ``ray_rtml_learner_*``, ``ray_rtml_online_metric``
-- serving and sweeps: ``ray_rtml_serve_*``, ``ray_serve_*`` and ``ray_rtml_sweep*`` come from
-  Serve deployments and Tune jobs that the local stack does not start yet; their test says so by
-  name (see :data:`NOT_STARTED`) instead of passing.
+- serving (ray_apps/serving): ``ray_rtml_serve_*`` and Serve's own ``ray_serve_*``, from a little
+  traffic of every kind (incremental and batch, a cache hit, a bad request) on every use case,
+  with a small champion registered and then replaced (a swap)
+- sweeps (jobs/tune.py): ``ray_rtml_sweep*``, from a two-trial `rtml train` of every use case on
+  the lake that the lakehouse fills meanwhile
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rtml.kafka import producer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES
 from streaming.topics import ensure_topics
-from tests.integration.conftest import status_of
+from tests.stack import status_of
 from tests.monitoring import (
     RATE_WINDOW, base_series, dashboard_queries, load_rules, series_in, used_series,
 )  # fmt: skip
@@ -46,13 +48,11 @@ ENV = {
     "RTML_SNAPSHOT_EVERY_S": "10",
 }
 PARTS = ["prometheus", "lakehouse", "producers"]
-#: Sources the test starts, and those it cannot start yet (with what they need).
-STARTED = ("prometheus", "ray", "producers", "lakehouse", "learners")
-NOT_STARTED = {
-    "serving": "the Serve deployments (ray_apps/serving) started by the local stack",
-    "sweeps": "a Tune sweep job (jobs/) that records rtml_sweep_duration_s and rtml_sweeps",
-}
+#: Every source of every series the dashboards and rules use: all are started here.
+STARTED = ("prometheus", "ray", "producers", "lakehouse", "learners", "serving", "sweeps")
 WAIT_S = 240.0
+#: Rows per use case the lake must hold before the sweeps start (Spark lands them meanwhile).
+SWEEP_ROWS = 400
 
 
 def source_of(series: str) -> str:
@@ -106,25 +106,80 @@ def send_poison(settings: Settings) -> None:
     assert producer.flush(30) == 0
 
 
+def traffic(settings: Settings) -> None:
+    """Requests of every kind on every use case: incremental and batch, a cache hit, a bad one."""
+    api = f"{settings.serve_url}/api/v1"
+    with httpx.Client(base_url=api, timeout=30) as client:
+        for name in USECASES:
+            event = client.get(f"/{name}/sample").json()
+            for kind in ("incremental", "batch", "batch"):  # the second batch answer is a cache hit
+                client.post(f"/{name}/{kind}/predict", json=event)
+            assert client.post(f"/{name}/batch/predict", json={**event, "nope": 1}).status_code == 422
+
+
+def lake_rows(settings: Settings) -> dict[str, int]:
+    from rtml.lake import Lake
+
+    try:
+        return {n: Lake(settings, [n]).query(f"SELECT count(*) AS n FROM {n}").to_pylist()[0]["n"] for n in USECASES}
+    except Exception:  # noqa: BLE001 - a table Spark has not created yet
+        return {}
+
+
+def sweeps(settings: Settings) -> None:
+    """`rtml train` of every use case (two trials, in parallel), once the lake holds enough."""
+    deadline = time.monotonic() + WAIT_S
+    while not (rows := lake_rows(settings)) or min(rows.values()) < SWEEP_ROWS:
+        assert time.monotonic() < deadline, f"the lake has only {rows} rows after {WAIT_S:.0f}s"
+        time.sleep(5)
+    jobs = [cli_background("train", name, "--trials", "2", "--max-rows", "2000") for name in USECASES]
+    for name, job in zip(USECASES, jobs, strict=True):
+        out, _ = job.communicate(timeout=600)
+        assert job.returncode == 0, f"rtml train {name}:\n{out[-3000:]}"
+
+
+def swap_champions(settings: Settings) -> None:
+    """Move every use case's champion to another version: the replicas swap models."""
+    from rtml import registry
+
+    for name in USECASES:
+        current = registry.champion(settings, name)
+        assert current is not None, name
+        other = next(v.version for v in registry.versions(settings, name) if v.version != current.version)
+        registry.promote(settings, name, other, reason="monitoring test: a swap")
+
+
 @pytest.fixture(scope="module")
 def monitored(stack: Settings) -> Iterator[Settings]:
+    from rtml.verify.champions import ensure_champions
+
     ensure_topics(stack)
     t0 = time.monotonic()
     # Spark's start is the slow one (~40 s idle, minutes on a busy box): it overlaps the rest.
     lake = cli_background("up", "-p", "lakehouse")
     cli("learn", "stop", "all")  # fresh learners, with this module's short checkpoint intervals
-    started = cli("up", *[a for p in ["prometheus", "producers", "learners"] for a in ("-p", p)])
+    started = cli("up", *[a for p in ["prometheus", "producers", "learners", "api"] for a in ("-p", p)])
     lake_out, _ = lake.communicate(timeout=400)
-    print(f"\nrtml up {PARTS} + learners: {time.monotonic() - t0:.0f}s")
+    print(f"\nrtml up {PARTS} + learners + api: {time.monotonic() - t0:.0f}s")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         assert lake.returncode == 0, lake_out
         send_poison(stack)
+        ensure_champions(stack, list(USECASES))
+        traffic(stack)
+        sweeps(stack)
+        swap_champions(stack)
+        time.sleep(2 * stack.serve_champion_poll_s)
+        traffic(stack)
+        print(f"traffic, sweeps and swaps: {time.monotonic() - t0:.0f}s")
         yield stack
     finally:
         cli("learn", "stop", "all")
         stopped = cli("down", *[a for p in PARTS for a in ("-p", p)])
         assert stopped.returncode == 0, stopped.stderr
+        from ray_apps.serving import deploy
+
+        deploy.undeploy(stack)  # later modules see the stack as `rtml up -p ...` left it
 
 
 def _missing(settings: Settings, sources: tuple[str, ...]) -> list[str]:
@@ -200,14 +255,3 @@ def test_every_rule_and_query_evaluates(monitored: Settings) -> None:
     alerts = {r["name"] for g in loaded["data"]["groups"] for r in g["rules"]}
     assert alerts == {r["alert"] for r in load_rules()}
     assert all(r["health"] == "ok" for g in loaded["data"]["groups"] for r in g["rules"])
-
-
-@pytest.mark.parametrize("source", sorted(NOT_STARTED))
-def test_series_of_parts_the_stack_does_not_start_yet(monitored: Settings, source: str) -> None:
-    """Not silent: names what is missing and what would export it. Once the local stack starts
-    that part, move it from NOT_STARTED to STARTED and this becomes a real check."""
-    names = sorted(by_source().get(source, set()))
-    gaps = _missing(monitored, (source,))
-    if gaps:
-        pytest.skip(f"{source} not started by the local stack yet — needs {NOT_STARTED[source]}; "
-                    f"requires: {', '.join(names)}")  # fmt: skip

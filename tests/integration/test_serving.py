@@ -39,10 +39,12 @@ QUICK = {
 def api(stack: Settings) -> Iterator[httpx.Client]:
     ensure_topics(stack)
     learner.connect(stack)
-    # No learner and no learner state, whatever earlier modules left: "no model yet" means it.
+    # No learner, no learner state and no batch model, whatever earlier modules left: "no model
+    # yet" means it.
     for name in USECASES:
         _kill_learner(name)
         forget(stack, name, 0)
+        _forget_batch_model(stack, name)
     deploy.deploy(stack, extra=QUICK)
     with httpx.Client(base_url=f"{stack.serve_url}/api/v1", timeout=60) as client:
         yield client
@@ -52,6 +54,17 @@ def api(stack: Settings) -> Iterator[httpx.Client]:
 
     serve.shutdown()  # later modules see the stack as `rtml up -p ...` left it: no Serve
     ray.shutdown()
+
+
+def _forget_batch_model(stack: Settings, usecase: str) -> None:
+    import mlflow
+
+    from rtml import registry
+
+    try:
+        registry.client(stack).delete_registered_model(registry.model_name(usecase))
+    except mlflow.exceptions.MlflowException:
+        pass  # none registered
 
 
 def _kill_learner(usecase: str) -> None:

@@ -14,7 +14,8 @@ import httpx
 import psutil
 
 from rtml.settings import Settings
-from tests.integration.conftest import SERVICES, rtml, status_of
+from tests.integration.conftest import SERVICES
+from tests.stack import rtml, status_of
 
 
 def _listening_addresses(pid: int) -> set[str]:

@@ -101,3 +101,23 @@ def test_kmeans_explanations_add_up_to_the_distance_to_the_centre() -> None:
     importance = batch.feature_importance()
     assert sum(importance.values()) == pytest.approx(1.0)
     assert set(batch.predict(rows)) <= set(range(4))
+
+
+def test_the_signature_of_a_model_folder_changes_with_any_file(tmp_path) -> None:
+    from rtml.registry import files_signature
+
+    key = b"k" * 16
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "MLmodel").write_text("flavors: {}")
+    (folder / "sub" / "model.cb").write_bytes(b"\x00\x01trees")
+    signed = files_signature(folder, key)
+    assert files_signature(folder, key) == signed
+    assert files_signature(folder, b"other-key-here") != signed
+    (folder / "registered_model_meta").write_text("name: x")  # MLflow adds it when downloading
+    assert files_signature(folder, key) == signed
+    (folder / "sub" / "model.cb").write_bytes(b"\x00\x01treez")
+    assert files_signature(folder, key) != signed
+    (folder / "sub" / "model.cb").write_bytes(b"\x00\x01trees")
+    (folder / "sub" / "model.cb").rename(folder / "model.cb")  # same bytes, another name
+    assert files_signature(folder, key) != signed

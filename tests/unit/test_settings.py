@@ -32,3 +32,32 @@ def test_a_bad_value_fails_naming_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=variable):
         load_settings()
+
+
+def test_a_misspelt_override_is_refused_not_ignored() -> None:
+    assert load_settings(topic_partitions=4).topic_partitions == 4
+    with pytest.raises(SettingsError, match="kafka_topic_partitions"):
+        load_settings(kafka_topic_partitions=4)
+
+
+def test_sandbox_slots_cover_every_port_and_never_overlap(tmp_path) -> None:
+    from rtml.settings import Settings
+    from rtml.stack.sandbox import MAX_SLOT, PORT_OFFSETS, SLOTS, sandbox_env
+
+    ports = {name for name in Settings.model_fields if name.endswith("_port")}
+    assert ports == set(PORT_OFFSETS), "a port setting without a place in the sandbox's block"
+    assert len(set(SLOTS.values())) == len(SLOTS)
+    taken: dict[int, str] = {}
+    for slot in range(MAX_SLOT + 1):
+        env = sandbox_env(slot, tmp_path)
+        settings = Settings(**{k.removeprefix("RTML_").lower(): v for k, v in env.items()})
+        used = {getattr(settings, n) for n in ports if "worker" not in n}
+        used |= {settings.ray_metrics_export_port + 1, settings.ray_metrics_export_port + 2}
+        used |= set(range(settings.ray_min_worker_port, settings.ray_max_worker_port + 1))
+        assert len(used) == len(ports) - 2 + 2 + 500, f"slot {slot} uses a port twice"
+        clash = {p: taken[p] for p in used if p in taken}
+        assert not clash, f"slot {slot} overlaps {clash}"
+        taken.update(dict.fromkeys(used, str(slot)))
+        assert max(used) < 32_768, "inside the kernel's ephemeral port range"
+    with pytest.raises(ValueError, match="outside"):
+        sandbox_env(MAX_SLOT + 1, tmp_path)

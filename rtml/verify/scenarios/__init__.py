@@ -1,0 +1,1 @@
+"""One module per scenario; each has ``NAME``, ``SUMMARY``, ``NEEDS`` and ``run(ctx)``."""

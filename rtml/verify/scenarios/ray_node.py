@@ -1,0 +1,197 @@
+"""A second Ray node: a worker node joins the head on this machine (a second `ray start`), the
+learners and one of two API replicas are placed on it, a stream flows and clients keep asking
+for predictions; then the worker node is SIGKILLed. Everything comes back on the head: Ray
+restarts the learners there from their checkpoints, Serve replaces the replica, and after the
+drain every learner has learned every valid event exactly once. Serving answers throughout: the
+only failed requests allowed are those in flight at the kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+
+import httpx
+import psutil
+import ray
+
+from ray_apps import learner
+from rtml.ray_env import ray_env
+from rtml.settings import LOOPBACK, Settings
+from rtml.stack.process import ProcessFiles, spawn
+from rtml.usecases import USECASES
+from rtml.verify.context import Context
+from rtml.verify.fleet import Fleet, Stream
+from rtml.verify.session import deploy_api
+from rtml.verify.verdict import Verdict
+from streaming.generators import generator_for
+
+NAME = "ray-node"
+SUMMARY = "kill a second Ray node under learners and a replica: all back on the head, exact, served"
+NEEDS = ("kafka", "redis", "mlflow", "ray", "api")
+CLIENTS = 4
+
+
+def worker_node_ports(settings: Settings) -> dict[str, int]:
+    """The worker node's own ports, below the head's worker port range (nothing uses them)."""
+    base = settings.ray_min_worker_port - 300
+    return {"agent": base, "metrics": base + 1, "min_worker": base + 50, "max_worker": base + 299}
+
+
+def start_worker_node(settings: Settings, num_cpus: int = 4) -> ProcessFiles:
+    ports = worker_node_ports(settings)
+    files = ProcessFiles("ray-worker-node", settings.state_dir)
+    argv = [
+        sys.executable, "-m", "rtml.verify.worker_node", f"--address={settings.ray}", "--block",
+        f"--node-ip-address={LOOPBACK}", f"--num-cpus={num_cpus}",
+        f"--dashboard-agent-listen-port={ports['agent']}", f"--metrics-export-port={ports['metrics']}",
+        f"--min-worker-port={ports['min_worker']}", f"--max-worker-port={ports['max_worker']}",
+        "--object-store-memory=100000000", "--disable-usage-stats",
+    ]  # fmt: skip
+    spawn(files, argv, env=ray_env(settings))
+    return files
+
+
+def sigkill_tree(files: ProcessFiles) -> int:
+    """SIGKILL a process, its group and every descendant (the raylet and its workers)."""
+    pid = files.running_pid()
+    if pid is None:
+        return 0
+    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=10)
+    files.pid_file.unlink(missing_ok=True)
+    return len(procs)
+
+
+def _alive_nodes() -> list[dict]:
+    return [n for n in ray.nodes() if n["Alive"]]
+
+
+def _wait(check, timeout: float, every: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return False
+
+
+def _node_of_actor(name: str) -> str | None:
+    from ray.util.state import list_actors
+
+    rows = list_actors(filters=[("name", "=", name), ("state", "=", "ALIVE")])
+    return rows[0].node_id if rows else None
+
+
+def _replica_nodes(ctx: Context) -> list[str]:
+    answer = httpx.get(f"{ctx.settings.ray_dashboard_url}/api/serve/applications/", timeout=10).json()
+    app = answer["applications"]["rtml"]
+    return [r["node_id"] for d in app["deployments"].values() for r in d["replicas"] if r["state"] == "RUNNING"]
+
+
+class Clients:
+    """Threads asking for incremental predictions of every use case, counting every outcome."""
+
+    def __init__(self, ctx: Context, n: int) -> None:
+        self.url = ctx.api
+        self.events = {u: next(generator_for(u, seed=ctx.seed)).event for u in USECASES}
+        self.outcomes: list[tuple[float, str]] = []
+        #: who answered the predictions: the learner, or the replica's checkpoint copy
+        self.sources: Counter[str] = Counter()
+        self.in_flight = [False] * n
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _loop(self, i: int) -> None:
+        names = list(USECASES)
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            k = i
+            while not self.stop.is_set():
+                name = names[k % len(names)]
+                k += 1
+                self.in_flight[i] = True
+                try:
+                    answer = client.post(f"/{name}/incremental/predict", json=self.events[name])
+                    outcome = str(answer.status_code)
+                    if answer.status_code == 200:
+                        self.sources[answer.json().get("source", "?")] += 1
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                self.in_flight[i] = False
+                self.outcomes.append((time.monotonic(), outcome))
+                time.sleep(0.02)
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+
+def run(ctx: Context) -> Verdict:
+    verdict = Verdict(NAME)
+    settings = ctx.settings
+    if settings.ray_address is not None:
+        verdict.problems.append("Ray is external (RTML_RAY_ADDRESS): the scenario starts nodes only beside its own head")
+        return verdict
+    head = {n["NodeID"] for n in _alive_nodes()}
+    files = start_worker_node(settings)
+    try:
+        if not verdict.expect(_wait(lambda: len(_alive_nodes()) > len(head), 90), "the worker node did not join within 90 s"):
+            return verdict
+        worker = next(n["NodeID"] for n in _alive_nodes() if n["NodeID"] not in head)
+        ctx.say(f"  worker node {worker[:12]} joined")
+        # Two replicas, spread by Serve over the two nodes; learners preferring the worker node.
+        deploy_api(ctx, deployment={"num_replicas": 2, "max_replicas_per_node": 1})
+        fleet = Fleet(settings, say=ctx.say)
+        fleet.reset()
+        fleet.start(node_id=worker)
+        names = list(USECASES)
+        for name in names:
+            fleet.pid(name)
+        placed = {n: _node_of_actor(learner.actor_name(n, 0)) == worker for n in names}
+        replicas = _replica_nodes(ctx)
+        verdict.counts["on_worker"] = {"learners": sum(placed.values()), "replicas": replicas.count(worker)}
+        verdict.expect(all(placed.values()), f"learners not placed on the worker node: {placed}")
+        verdict.expect(worker in replicas, f"no API replica on the worker node: {replicas}")
+
+        count, rate = ctx.size(1200, 10000), ctx.size(100, 300)
+        clients = Clients(ctx, CLIENTS)
+        stream = Stream(settings, names, count, rate, ctx.seed)
+        time.sleep(count / rate * 0.4)
+        flying = sum(clients.in_flight)
+        killed_at = time.monotonic()
+        verdict.counts["processes_killed"] = sigkill_tree(files)
+        ctx.say(f"  worker node SIGKILLed ({flying} requests in flight)")
+        stream.join(verdict)
+        back = _wait(lambda: all(_node_of_actor(learner.actor_name(n, 0)) in head for n in names), 180)
+        verdict.expect(back, "learners not back on the head within 180 s")
+        fleet.check(verdict, timeout=ctx.size(300, 3600))
+        time.sleep(2)
+        clients.close()
+        failed = [(t - killed_at, o) for t, o in clients.outcomes if o != "200"]
+        verdict.counts["requests"] = len(clients.outcomes)
+        verdict.counts["failed_requests"] = len(failed)
+        verdict.counts["in_flight_at_kill"] = flying
+        verdict.counts["answered_by"] = dict(clients.sources)
+        verdict.figures["recovered_s"] = round(max((t for t, _ in failed), default=0.0), 1)
+        verdict.expect(len(failed) <= flying, f"{len(failed)} failed requests, {flying} were in flight at the kill: "
+                       f"{failed[:8]}")  # fmt: skip
+        fleet.stop()
+    finally:
+        sigkill_tree(files)
+        deploy_api(ctx)  # the API as the other scenarios have it
+    return verdict
