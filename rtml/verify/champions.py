@@ -13,24 +13,30 @@ EXPERIMENT = "rtml-verify"
 
 
 def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 400) -> int:
-    """Fit a small model of ``usecase`` on generated events and register it; return its version."""
+    """Fit a small model of ``usecase`` on generated events, score it on as many fresh ones, and
+    register it with those scores; return its version."""
     import mlflow
 
     spec = get(usecase)
     gen = generator_for(usecase, seed=seed)
-    events = [spec.parse(next(gen).event) for _ in range(rows)]
+    generated = [next(gen) for _ in range(2 * rows)]
+    events = [spec.parse(g.event) for g in generated]
     frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
     if spec.task == "clustering":
-        model = training.fit_kmeans(spec, {"k": 4, "scaling": "standard"}, frame, seed=seed)
+        truth = [g.truth["segment"] for g in generated]
+        model = training.fit_kmeans(spec, {"k": 4, "scaling": "standard"}, frame.iloc[:rows], seed=seed)
     else:
-        labels = [spec.label_of(e) for e in events]
+        truth = [spec.label_of(e) for e in events]
         if spec.task == "classification":
-            labels[0], labels[1] = True, False  # both classes, whatever the draw
-        frame[training.LABEL] = labels
-        model = training.fit_catboost(spec, {"depth": 4}, frame, iterations=30)
+            truth[0], truth[1] = True, False  # both classes in the training half, whatever the draw
+        train = frame.iloc[:rows].assign(**{training.LABEL: truth[:rows]})
+        model = training.fit_catboost(spec, {"depth": 4}, train, iterations=30)
+    holdout = frame.iloc[rows:].reset_index(drop=True)
+    predictions = registry.BatchModel(usecase, 0, {}, model).predict(holdout)
+    scores = registry.evaluate(spec, predictions, truth[rows:], holdout)
     with mlflow.start_run(experiment_id=registry.experiment_id(settings, EXPERIMENT), run_name=f"{usecase}-small"):
         return registry.log_and_register(
-            settings, usecase, model, registry.frame_of(spec, frame.head(20)), {}, tags={"rtml.verify": "small"}
+            settings, usecase, model, frame.head(20), scores, tags={"rtml.verify": "small"}
         )
 
 
