@@ -127,6 +127,7 @@ def run_sweep(
     split = training.time_split(frame)
     say(f"{usecase}: {len(frame)} rows from the lake, split by time {split.sizes()}")
     sweep_id = time.strftime("%Y%m%dT%H%M%S")
+    say("SWEEP " + json.dumps({"id": sweep_id}))  # its trials carry the tag sweep=<id> in MLflow
     primary, higher = spec.primary_metric, spec.higher_is_better
     supervised = spec.task != "clustering"
     scheduler = (
@@ -189,7 +190,7 @@ def run_sweep(
 
 def _say(line: str) -> None:
     # A job's log is read while it runs; `rtml train` shows the lines marked "rtml: ".
-    marked = line if line.startswith(("PROGRESS ", "RESULT ")) else f"rtml: {line}"
+    marked = line if line.startswith(("SWEEP ", "PROGRESS ", "RESULT ")) else f"rtml: {line}"
     print(marked, flush=True)
 
 

@@ -1,10 +1,8 @@
 """``rtml train``, ``rtml score`` and ``rtml models``: batch models through Ray Jobs and MLflow.
 
-``train`` and ``score`` submit ``jobs.tune`` / ``jobs.score`` with the Ray Jobs SDK, exactly as
-``ray job submit --working-dir . -- python -m jobs.tune ...`` would: the repository is the job's
-working folder (Ray skips what ``.gitignore`` lists, so the virtualenv and the local stack's data
-stay home), and the job's environment carries the settings that say where MLflow and the lake are.
-Then they follow the job's log, show progress, and exit non-zero when the job fails.
+``train`` and ``score`` submit ``jobs.tune`` / ``jobs.score`` as Ray jobs (``rtml.ray_jobs``: what
+``ray job submit --working-dir . -- python -m jobs.tune ...`` does), then follow the job's log,
+show progress, and exit non-zero when the job fails.
 
 Registered on the main CLI with ``app.add_typer(app)`` (no name: its commands join the top level).
 """
@@ -13,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import click
@@ -27,15 +23,6 @@ from typer.core import TyperGroup
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.settings import Settings
 from rtml.usecases import USECASES
-
-#: The repository: the working folder a job gets (it holds ``jobs/`` and ``rtml/``).
-REPO = Path(__file__).resolve().parents[1]
-#: Never uploaded, beside what .gitignore already keeps out (a checkout without git has no
-#: .gitignore to read).
-EXCLUDES = [".venv", ".rtml*", ".git", "node_modules", "spark-warehouse", "*.jar", "mlruns"]
-#: Settings that hold secrets never travel in a job's definition (the Ray dashboard shows it);
-#: on a cluster the workers get credentials from their own environment.
-SECRET_VARIABLES = {"RTML_CHECKPOINT_KEY", "RTML_LAKE_S3_ACCESS_KEY_ID", "RTML_LAKE_S3_SECRET_ACCESS_KEY"}
 
 app = typer.Typer()
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}.")]
@@ -49,34 +36,14 @@ def _one(usecase: str) -> str:
     return usecase_names(usecase)[0]
 
 
-def job_env(settings: Settings) -> dict[str, str]:
-    """The job's RTML_* environment: this process's, with every location made absolute."""
-    from rtml.ray_env import ray_env
-
-    env = {k: v for k, v in os.environ.items() if k.startswith("RTML_") and k not in SECRET_VARIABLES}
-    env.update(ray_env(settings))
-    # The driver joins the cluster it was submitted to (see jobs.sweep.connect for why).
-    env["RTML_RAY_ADDRESS"] = settings.ray
-    env["RTML_MLFLOW_TRACKING_URI"] = settings.mlflow_uri
-    env["RTML_STATE_DIR"] = str(settings.state_dir.resolve())
-    if not settings.lake_s3_bucket:
-        env["RTML_LAKE_DIR"] = str(settings.lake_local_dir)
-    return env
-
-
 def submit(settings: Settings, entrypoint: list[str]) -> tuple[Any, str]:
-    from ray.job_submission import JobSubmissionClient
+    from rtml import ray_jobs
 
     try:
-        client = JobSubmissionClient(settings.ray_dashboard_url)
-    except (ConnectionError, RuntimeError) as exc:
-        err.print(f"[red]no Ray job API at {settings.ray_dashboard_url}: {exc}; `rtml up` first[/red]")
+        return ray_jobs.submit(settings, entrypoint)
+    except ConnectionError as exc:
+        err.print(f"[red]{exc}; `rtml up` first[/red]")
         raise typer.Exit(1) from None
-    job_id = client.submit_job(
-        entrypoint=" ".join(entrypoint),
-        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": job_env(settings)},
-    )
-    return client, job_id
 
 
 def follow(client: Any, job_id: str, on_line: Any) -> str:
@@ -126,15 +93,15 @@ def train(
     make it champion if it beats the current one on the same holdout."""
     name = _one(usecase)
     settings = settings_or_exit()
-    entry = ["python", "-m", "jobs.tune", "--usecase", name, "--trials", str(trials)]
-    entry += ["--max-rows", str(max_rows)] if max_rows else []
-    entry += ["--every", every] if every else []
+    from rtml.ray_jobs import SweepLog, sweep_entrypoint
+
+    entry = sweep_entrypoint(name, trials, max_rows, every)
     client, job_id = submit(settings, entry)
     console.print(f"submitted {job_id} ({' '.join(entry)}); dashboard {settings.ray_dashboard_url}")
     if detach:
         return
     log: list[str] = []
-    result: dict[str, Any] = {}
+    said = SweepLog()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err)  # fmt: skip
     with bar:
@@ -142,16 +109,16 @@ def train(
 
         def on_line(line: str) -> None:
             log.append(line)
-            if line.startswith("PROGRESS "):
-                p = json.loads(line.removeprefix("PROGRESS "))
-                bar.update(task, completed=p["done"], total=p["total"])
-            elif line.startswith("RESULT "):
-                result.update(json.loads(line.removeprefix("RESULT ")))
-            elif line.startswith("rtml: ") or verbose:
+            done = len(said.progress)
+            said.read(line)
+            if len(said.progress) > done:
+                bar.update(task, completed=said.progress[-1]["done"], total=said.progress[-1]["total"])
+            elif line.startswith("rtml: ") or (verbose and not line.startswith(("SWEEP ", "RESULT "))):
                 bar.console.print(line.removeprefix("rtml: "), markup=False, highlight=False)
 
         status = follow(client, job_id, on_line)
     _finish(client, job_id, status, log)
+    result = said.result
     if result:
         gate = result["gate"]
         console.print(

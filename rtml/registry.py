@@ -437,6 +437,42 @@ def versions(settings: Settings, usecase: str) -> list[VersionInfo]:
     return sorted(out, key=lambda v: v.version, reverse=True)
 
 
+def trials(settings: Settings, usecase: str, sweep: str | None = None, most: int = 500) -> list[dict[str, Any]]:
+    """The trials of the use case's sweeps (experiment ``rtml-<usecase>-tune``, one MLflow run per
+    trial, logged by Tune's MLflow callback), newest first; only one sweep's with ``sweep``."""
+    if sweep is not None and not sweep.replace("T", "").isdigit():  # it goes into the filter
+        raise ValueError(f"{sweep!r} is not a sweep id (like 20261203T081500)")
+    mlflow_client = client(settings)
+    experiment = mlflow_client.get_experiment_by_name(f"rtml-{usecase}-tune")
+    if experiment is None:
+        return []
+    where = f"tags.sweep = '{sweep}'" if sweep else ""
+    runs = mlflow_client.search_runs(
+        [experiment.experiment_id], filter_string=where, max_results=most, order_by=["attributes.start_time DESC"]
+    )
+    return [
+        {
+            "run_id": r.info.run_id, "sweep": r.data.tags.get("sweep"), "status": r.info.status,
+            "params": dict(r.data.params),
+            "metrics": {k: v for k, v in r.data.metrics.items() if math.isfinite(v) and not _tune_bookkeeping(k)},
+            "start_time": (r.info.start_time or 0) / 1000,
+        }  # fmt: skip
+        for r in runs
+    ]
+
+
+#: What Tune's MLflow callback logs beside a trial's own scores: its clock, counters and config.
+TUNE_BOOKKEEPING = frozenset({
+    "timestamp", "time_this_iter_s", "time_total_s", "time_since_restore", "pid", "done",
+    "training_iteration", "iterations_since_restore", "timesteps_total", "episodes_total",
+    "timesteps_since_restore", "warmup_time",
+})  # fmt: skip
+
+
+def _tune_bookkeeping(name: str) -> bool:
+    return name in TUNE_BOOKKEEPING or name.startswith("config/")
+
+
 def _history(mlflow_client: Any, usecase: str) -> list[int]:
     tags = mlflow_client.get_registered_model(model_name(usecase)).tags or {}
     return [int(v) for v in tags.get(HISTORY_TAG, "").split(",") if v]

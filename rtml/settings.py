@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(None, description="an existing cluster; unset: run a head")
     ray_gcs_port: int = _port(6380, "local Ray head's GCS port (6379 is Redis')")
     ray_dashboard_port: int = _port(8265, "Ray dashboard and job API")
+    ray_dashboard_address: str | None = Field(
+        None, description="the dashboard (job API) of an existing cluster, e.g. http://head-svc:8265"
+    )
     ray_client_port: int = _port(10001, "Ray client server port")
     ray_dashboard_agent_port: int = _port(52365, "Ray dashboard agent's HTTP port")
     ray_metrics_export_port: int = _port(8090, "Ray's Prometheus metrics of the head node")
@@ -153,7 +156,7 @@ class Settings(BaseSettings):
     sql_memory_limit: str = Field("512MB", description="DuckDB memory limit of one SQL query")
 
     @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address",
-                     "lake_s3_bucket", "lake_s3_endpoint")  # fmt: skip
+                     "ray_dashboard_address", "lake_s3_bucket", "lake_s3_endpoint")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -188,7 +191,7 @@ class Settings(BaseSettings):
 
     @property
     def ray_dashboard_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.ray_dashboard_port}"
+        return self.ray_dashboard_address or f"http://{LOOPBACK}:{self.ray_dashboard_port}"
 
     @property
     def serve_url(self) -> str:

@@ -123,12 +123,50 @@ async function control(page, uc) {
 	check(true, `${uc}: start with the token is accepted`);
 }
 
-async function batch(page, uc) {
+/** The chart of the champion's evaluation that each task draws. */
+const EVALUATION_CHART = { classification: 'roc', regression: 'predicted-vs-actual', clustering: 'projection' };
+
+async function batch(page, uc, { sweep = false } = {}) {
 	await page.getByTestId('tab-batch').click();
-	await page.getByTestId('missing-endpoints').waitFor();
-	await page.locator('[data-testid="no-champion"], [data-testid="champion-version"]').first().waitFor();
-	check(true, `${uc}: the batch tab shows the champion (or why there is none) and what the API lacks`);
+	await page.getByTestId('versions').waitFor();
+	await page.getByTestId('champion-version').waitFor({ timeout: 60_000 });
+	check(true, `${uc}: the batch tab shows the champion`);
+	await page.locator('[data-testid="version-1"]').waitFor();
+	check(true, `${uc}: the registry's versions are listed with their holdout scores`);
+	const chart = page.locator('[data-testid="evaluation"] [data-chart]').first();
+	await chart.waitFor({ timeout: 90_000 });
+	const label = await chart.getAttribute('data-chart');
+	check(Object.values(EVALUATION_CHART).includes(label) && (await points(page, label)) > 1, `${uc}: the champion's evaluation on the lake draws ${label}`);
+	if (label === 'roc') check(await page.getByTestId('confusion').isVisible(), `${uc}: the confusion matrix is shown`);
+	if (label === 'projection') check(await page.getByTestId('cluster-sizes').isVisible(), `${uc}: the cluster sizes are shown`);
+	if (sweep) await sweepAndPromote(page, uc);
 	await shot(page, `${uc}-batch`);
+}
+
+async function sweepAndPromote(page, uc) {
+	// a two-trial sweep started from the page, followed to its end
+	await page.getByTestId('sweep-trials').fill('2');
+	await page.getByTestId('start-sweep').click();
+	await page.getByTestId('sweep-status').waitFor();
+	await page.getByTestId('sweep-state').filter({ hasText: /SUCCEEDED|FAILED|STOPPED/ }).waitFor({ timeout: 360_000 });
+	const state = await page.getByTestId('sweep-state').innerText();
+	check(state === 'SUCCEEDED', `${uc}: the sweep started from the page ran to its end (${state})`);
+	await page.getByTestId('sweep-result').waitFor({ timeout: 30_000 });
+	check((await page.getByTestId('sweep-done').innerText()) === '2', `${uc}: both trials are counted as they finish`);
+	const result = await page.getByTestId('sweep-result').innerText();
+	log(`${uc} sweep:`, result.replace(/\s+/g, ' '));
+	await page.locator('[data-testid="trials"] tbody tr').first().waitFor({ timeout: 30_000 });
+	const trials = await page.locator('[data-testid="trials"] tbody tr').count();
+	check(trials >= 2, `${uc}: the sweep's trials are listed with their parameters and scores (${trials})`);
+	check((await points(page, 'trials')) >= 2, `${uc}: the trials are drawn score against parameter`);
+	// two versions now: promote the one that is not champion, then roll back
+	await page.locator('[data-testid="version-2"]').waitFor({ timeout: 30_000 });
+	await page.locator('[data-testid^="promote-"]').first().click();
+	await page.getByTestId('versions-done').filter({ hasText: 'promoted' }).waitFor();
+	check(true, `${uc}: a version is promoted from the page`);
+	await page.getByTestId('rollback').click();
+	await page.getByTestId('versions-done').filter({ hasText: 'rolled back' }).waitFor();
+	check(true, `${uc}: the champion is rolled back from the page`);
 }
 
 async function sql(page, uc) {
@@ -136,6 +174,9 @@ async function sql(page, uc) {
 	const editor = page.getByTestId('sql-editor');
 	await editor.waitFor();
 	await page.getByRole('heading', { name: 'Tables' }).waitFor();
+	await page.locator('aside summary').filter({ hasText: uc }).first().waitFor();
+	const summary = await page.locator('aside summary').filter({ hasText: uc }).first().innerText();
+	check(/\d[\d,]* rows/.test(summary), `${uc}: the SQL tab lists the lake's ${uc} table with its rows (${summary.trim()})`);
 	await editor.fill(`SELECT '${uc}' AS usecase, 41 + 1 AS answer`);
 	await page.getByTestId('sql-run').click();
 	await page.getByTestId('sql-result').waitFor();
@@ -180,7 +221,7 @@ try {
 		const page = await newPage();
 		await incremental(page, uc);
 		if (uc === walk[0]) await control(page, uc);
-		await batch(page, uc);
+		await batch(page, uc, { sweep: uc === walk[0] }); // the first page holds the token
 		await sql(page, uc);
 		await page.close();
 	}

@@ -36,6 +36,9 @@ def serve_overrides(settings: Settings) -> dict[str, Any]:
         "lake_dir": str(settings.lake_local_dir),
         "learner_shards": settings.learner_shards,
         "serve_port": settings.serve_port,
+        # the Jobs API (sweeps from the UI) and the links the UI shows
+        "ray_dashboard_address": settings.ray_dashboard_url,
+        "prometheus_port": settings.prometheus_port,
     }
 
 

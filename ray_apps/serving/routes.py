@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ray_apps.serving.batch_routes import batch_routes
 from ray_apps.serving.incremental import NoModel
 from ray_apps.serving.requests import BadRequest, body_schema, parse_events, predict_model, read_json
 from ray_apps.serving.service import LearnerRunning, Service
@@ -41,7 +42,7 @@ from rtml.usecases.base import UseCase
 
 API = "/api/v1"
 #: A dependency that does not answer: 503 with the reason.
-UNAVAILABLE: tuple[type[Exception], ...] = (TimeoutError, RayError, KafkaException, RedisError)
+UNAVAILABLE: tuple[type[Exception], ...] = (TimeoutError, ConnectionError, RayError, KafkaException, RedisError)
 
 
 class FieldError(BaseModel):
@@ -64,6 +65,7 @@ class Problem(BaseModel):
 ERRORS = {
     400: "the body is not JSON (or, for SQL, the statement is refused)",
     401: "a control route without the bearer token (when RTML_API_TOKEN is set)",
+    404: "no such version, job or use case",
     409: "reset while the learner runs",
     413: "the body or the list is over the limit",
     422: "invalid events: one entry per bad field",
@@ -194,8 +196,27 @@ def make_app(service: Service) -> FastAPI:
             "seconds": round(result.seconds, 4),
         }
 
+    @app.get(f"{API}/sql/tables", tags=["lake"], responses=errors(503))
+    async def sql_tables() -> dict[str, Any]:
+        """The lake's tables: columns with their types, rows, files, Delta version."""
+        from rtml.lake import Lake
+
+        infos = await asyncio.to_thread(lambda: Lake(settings).info())
+        return {"tables": [
+            {"name": t.name, "rows": t.rows, "files": t.files, "version": t.version,
+             "partition_by": t.partition_by, "columns": [{"name": n, "type": k} for n, k in t.columns]}
+            for t in infos
+        ]}  # fmt: skip
+
+    @app.get(f"{API}/links", tags=["meta"])
+    async def links() -> dict[str, str]:
+        """Where the stack's own consoles are: the Ray dashboard, MLflow, Prometheus."""
+        return {"ray_dashboard": settings.ray_dashboard_url, "mlflow": settings.mlflow_uri,
+                "prometheus": settings.prometheus_url}  # fmt: skip
+
     for spec in USECASES.values():
         _usecase_routes(app, service, spec, authorize, components)
+        batch_routes(app, settings, spec, authorize, errors)
 
     @app.api_route(f"{API}/{{usecase}}/{{rest:path}}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
     async def unknown(usecase: str, rest: str) -> None:

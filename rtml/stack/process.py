@@ -66,8 +66,9 @@ def spawn(
     return proc.pid
 
 
-def terminate(files: ProcessFiles, grace_s: float = 20.0) -> bool:
-    """SIGTERM the part's process group, SIGKILL what is left after ``grace_s``; True if it ran."""
+def terminate(files: ProcessFiles, grace_s: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Signal the part's process group (SIGTERM), SIGKILL what is left of its process tree after
+    ``grace_s``; True if it ran. ``sig=SIGKILL`` is a crash: no process gets to clean up."""
     pid = files.running_pid()
     if pid is None:
         return False
@@ -76,10 +77,10 @@ def terminate(files: ProcessFiles, grace_s: float = 20.0) -> bool:
     except psutil.Error:
         tree = []
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, sig)
     except ProcessLookupError:
         pass
-    _, alive = psutil.wait_procs(tree, timeout=grace_s)
+    _, alive = psutil.wait_procs(tree, timeout=0 if sig == signal.SIGKILL else grace_s)
     for proc in alive:
         try:
             proc.kill()

@@ -51,7 +51,7 @@ PORT_OFFSETS = {
     "ray_max_worker_port": 999,
 }
 #: Existing services a sandbox must not inherit: it runs its own.
-EXTERNAL = ("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address")
+EXTERNAL = ("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address", "ray_dashboard_address")
 
 
 def sandbox_env(slot: int, state_dir: Path) -> dict[str, str]:

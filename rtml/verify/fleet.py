@@ -60,6 +60,13 @@ class Fleet:
         for name in self.usecases:
             learner.start(name, trace=True, settings=addresses, node_id=node_id)
 
+    def begin(self, node_id: str | None = None) -> None:
+        """Empty topics, fresh learners started, each answering before the scenario goes on."""
+        self.reset()
+        self.start(node_id)
+        for name in self.usecases:
+            self.pid(name)
+
     # -- chaos --------------------------------------------------------------------------------
     def pid(self, usecase: str, timeout: float = 120) -> int:
         """The worker process of a learner, once it answers (after a restart too)."""

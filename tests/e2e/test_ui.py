@@ -5,8 +5,11 @@ MLflow, Ray, the producers, the learners and the Serve API, which also serves th
 The browser opens every page, sees the metrics chart grow as the learners learn, makes a
 prediction from a generated event, is refused learner control without the token and accepted
 with it, runs a SQL query and sees a refused query's message, and checks the pages fit a phone's
-width. Screenshots go to ``test-output/e2e/`` (gitignored). The lakehouse (Spark) is not started:
-the SQL checks use queries that need no table, to spare the two cores.
+width; on the Batch tab it sees the champion, its challengers and its evaluation on the lake,
+starts a two-trial sweep and follows it, and promotes and rolls back. Screenshots go to
+``test-output/e2e/`` (gitignored). The lakehouse (Spark) is not started, to spare the two cores:
+the lake's tables are written straight to Delta from the generators (``streaming.sample_lake``),
+as the batch tests do.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ FRONTEND = ROOT / "frontend"
 OUT = ROOT / "test-output" / "e2e"
 TOKEN = "e2e-test-token"
 PARTS = ["kafka", "redis", "mlflow", "ray", "producers", "learners", "api"]
+LAKE_ROWS = 1500
 #: The stack as the browser needs it: the API's control routes behind a token, and a producer
 #: rate that makes the learners' curves move within a few polls.
 STACK_ENV = {"RTML_API_TOKEN": TOKEN, "RTML_PRODUCER_RATE": "20"}
@@ -68,7 +72,17 @@ def ui_build() -> Path:
 
 @pytest.fixture(scope="module")
 def ui_stack(ui_build: Path) -> Iterator[Settings]:
-    yield from run_stack(PARTS, STACK_ENV)
+    for settings in run_stack(PARTS, STACK_ENV):
+        # What the Batch and SQL tabs show: a lake (written straight to Delta, no Spark) and a
+        # champion per use case; the browser starts a sweep on top.
+        from rtml.usecases import USECASES
+        from rtml.verify.champions import ensure_champions
+        from streaming.sample_lake import write_bronze
+
+        for i, name in enumerate(USECASES):
+            write_bronze(settings, name, LAKE_ROWS, seed=40 + i)
+        ensure_champions(settings, list(USECASES))
+        yield settings
 
 
 def test_the_ui_in_a_browser(ui_stack: Settings) -> None:

@@ -72,3 +72,72 @@ export function barsOption(values: Record<string, number>, title: string, limit 
 		],
 	};
 }
+
+function plain(xName: string, yName: string, series: unknown[], extra: Record<string, unknown> = {}) {
+	return {
+		animation: false,
+		tooltip: { trigger: 'item' },
+		legend: { top: 0, type: 'scroll' },
+		grid: { left: 56, right: 24, top: 48, bottom: 44 },
+		xAxis: { type: 'value', name: xName, nameLocation: 'middle', nameGap: 28, scale: true },
+		yAxis: { type: 'value', name: yName, scale: true },
+		series,
+		...extra,
+	};
+}
+
+/** Trials: one parameter against the score, a point per trial. */
+export function trialsOption(trials: Array<{ params: Record<string, string>; metrics: Record<string, number> }>, param: string, metric: string) {
+	const data = trials
+		.map((t) => [Number(t.params[param]), t.metrics[metric]])
+		.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+	return plain(param, metric, [{ name: 'trials', type: 'scatter', symbolSize: 9, data }]);
+}
+
+/** ROC: the model's curve beside chance. */
+export function rocOption(points: Array<{ fpr: number; tpr: number }>) {
+	return plain('false positive rate', 'true positive rate', [
+		{ name: 'model', type: 'line', showSymbol: false, data: points.map((p) => [p.fpr, p.tpr]) },
+		{ name: 'chance', type: 'line', showSymbol: false, lineStyle: { type: 'dashed' }, data: [[0, 0], [1, 1]] },
+	]);
+}
+
+/** Precision against recall. */
+export function prOption(points: Array<{ recall: number; precision: number }>) {
+	return plain('recall', 'precision', [{ name: 'model', type: 'line', showSymbol: false, data: points.map((p) => [p.recall, p.precision]) }]);
+}
+
+/** Predicted against actual, with the line where they are equal. */
+export function predictedOption(points: Array<{ actual: number; predicted: number }>, unit = 's') {
+	const values = points.flatMap((p) => [p.actual, p.predicted]).filter(Number.isFinite);
+	const lo = values.length ? Math.min(...values) : 0;
+	const hi = values.length ? Math.max(...values) : 1;
+	return plain(`actual (${unit})`, `predicted (${unit})`, [
+		{ name: 'events', type: 'scatter', symbolSize: 4, data: points.map((p) => [p.actual, p.predicted]) },
+		{ name: 'predicted = actual', type: 'line', showSymbol: false, lineStyle: { type: 'dashed' }, data: [[lo, lo], [hi, hi]] },
+	]);
+}
+
+/** A histogram from bin edges and counts. */
+export function histogramOption(edges: number[], counts: number[], xName: string) {
+	const labels = counts.map((_, i) => `${Math.round(edges[i])}`);
+	return {
+		animation: false,
+		tooltip: { trigger: 'axis' },
+		grid: { left: 48, right: 16, top: 24, bottom: 44 },
+		xAxis: { type: 'category', data: labels, name: xName, nameLocation: 'middle', nameGap: 28 },
+		yAxis: { type: 'value', name: 'events' },
+		series: [{ type: 'bar', data: counts, barCategoryGap: '5%' }],
+	};
+}
+
+/** Events in a 2-D projection, one series per cluster (or per true segment). */
+export function projectionOption(points: Array<{ x: number; y: number; cluster: number; segment: string }>, by: 'cluster' | 'segment') {
+	const groups = new Map<string, number[][]>();
+	for (const p of points) {
+		const key = by === 'cluster' ? `cluster ${p.cluster}` : p.segment;
+		if (!groups.has(key)) groups.set(key, []);
+		groups.get(key)!.push([p.x, p.y]);
+	}
+	return plain('component 1', 'component 2', [...groups.entries()].sort().map(([name, data]) => ({ name, type: 'scatter', symbolSize: 5, data })));
+}

@@ -2,9 +2,10 @@
 valid ones and every kind of malformed one — for every operation; no answer may be a 5xx, and
 every answer must match the status codes and schemas the document declares.
 
-Every model exists first (learners with some events, a champion per use case), so that "no
-model yet" (a documented 503) is not what the fuzzer meets. Control routes are fuzzed without the
-token: they must refuse (401), never act.
+Every model exists first (learners with some events, a champion per use case, a lake of a few
+hundred rows written straight to Delta), so that "no model yet" (a documented 503) is not what
+the fuzzer meets. Control and acting routes are fuzzed without the token: they must refuse (401),
+never act.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from rtml.verify.context import Context
 from rtml.verify.fleet import Fleet
 from rtml.verify.verdict import Verdict
 from streaming.producer import produce
+from streaming.sample_lake import write_bronze
 
 NAME = "api-fuzz"
 SUMMARY = "schemathesis against /openapi.json: no 5xx, every answer as the schema declares"
 NEEDS = ("kafka", "redis", "mlflow", "ray", "api")
+LAKE_ROWS = 300
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
 
@@ -37,6 +40,8 @@ def run(ctx: Context) -> Verdict:
     fleet.start()
     fleet.wait_drained(timeout=180)
     verdict.counts["champions"] = ensure_champions(ctx.settings, names, ctx.seed)
+    for name in names:  # the lake the SQL and evaluation routes read (no Spark needed)
+        write_bronze(ctx.settings, name, LAKE_ROWS, seed=ctx.seed)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         argv = [

@@ -5,6 +5,7 @@ the events sent, each once. The learners wait, resume, and learn every valid eve
 
 from __future__ import annotations
 
+import signal
 import time
 
 from rtml.stack import local
@@ -21,17 +22,6 @@ SUMMARY = "stop and restart Kafka mid-stream: no event lost or duplicated, learn
 NEEDS = ("kafka", "redis", "mlflow", "ray")
 
 
-def _sigkill(files) -> None:
-    import os
-    import signal
-
-    pid = files.running_pid()
-    if pid is not None:
-        os.killpg(pid, signal.SIGKILL)
-        while files.running_pid() is not None:
-            time.sleep(0.1)
-
-
 def run(ctx: Context) -> Verdict:
     verdict = Verdict(NAME)
     kafka = Kafka(ctx.settings)
@@ -41,11 +31,8 @@ def run(ctx: Context) -> Verdict:
     count, restarts, rate = ctx.size(1500, 10000), ctx.size(2, 6), ctx.size(120, 300)
     down_s = ctx.size(5, 15)
     fleet = Fleet(ctx.settings, say=ctx.say)
-    fleet.reset()
-    fleet.start()
+    fleet.begin()
     names = list(USECASES)
-    for name in names:
-        fleet.pid(name)
     stream = Stream(ctx.settings, names, count, rate, ctx.seed)
     span = count / rate
     outages, hows = [], []
@@ -56,10 +43,7 @@ def run(ctx: Context) -> Verdict:
         hows.append(how)
         ctx.say(f"  {'stopping' if how == 'stop' else 'killing'} the broker ({i + 1}/{restarts}) for {down_s}s")
         t0 = time.monotonic()
-        if how == "stop":
-            terminate(kafka.files)
-        else:
-            _sigkill(kafka.files)
+        terminate(kafka.files, sig=signal.SIGTERM if how == "stop" else signal.SIGKILL)
         time.sleep(down_s)
         rows = local.up(ctx.settings, ["kafka"], report=lambda line: ctx.say(f"  {line}"))
         healthy = rows and rows[0].state in ("started", "running")

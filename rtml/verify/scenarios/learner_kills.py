@@ -21,11 +21,8 @@ def run(ctx: Context) -> Verdict:
     count, kills = ctx.size(1500, 20000), ctx.size(6, 30)
     rate = ctx.size(150, 400)  # events/s per use case: the stream outlasts the kills
     fleet = Fleet(ctx.settings, say=ctx.say)
-    fleet.reset()
-    fleet.start()
+    fleet.begin()
     names = list(USECASES)
-    for name in names:
-        fleet.pid(name)  # every learner is up before the stream starts
     ctx.say(f"  {count} events per use case at {rate}/s, {kills} SIGKILLs")
     stream = Stream(ctx.settings, names, count, rate, ctx.seed)
     span = count / rate

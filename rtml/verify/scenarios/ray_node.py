@@ -7,7 +7,6 @@ only failed requests allowed are those in flight at the kill."""
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -21,7 +20,7 @@ import ray
 from ray_apps import learner
 from rtml.ray_env import ray_env
 from rtml.settings import LOOPBACK, Settings
-from rtml.stack.process import ProcessFiles, spawn
+from rtml.stack.process import ProcessFiles, spawn, terminate
 from rtml.usecases import USECASES
 from rtml.verify.context import Context
 from rtml.verify.fleet import Fleet, Stream
@@ -55,24 +54,10 @@ def start_worker_node(settings: Settings, num_cpus: int = 4) -> ProcessFiles:
     return files
 
 
-def sigkill_tree(files: ProcessFiles) -> int:
-    """SIGKILL a process, its group and every descendant (the raylet and its workers)."""
+def _tree_size(files: ProcessFiles) -> int:
+    """The raylet and every process under it (its workers, agents): what a node's death takes."""
     pid = files.running_pid()
-    if pid is None:
-        return 0
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    for proc in procs:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(procs, timeout=10)
-    files.pid_file.unlink(missing_ok=True)
-    return len(procs)
+    return 0 if pid is None else 1 + len(psutil.Process(pid).children(recursive=True))
 
 
 def _alive_nodes() -> list[dict]:
@@ -157,11 +142,8 @@ def run(ctx: Context) -> Verdict:
         # Two replicas, spread by Serve over the two nodes; learners preferring the worker node.
         deploy_api(ctx, deployment={"num_replicas": 2, "max_replicas_per_node": 1})
         fleet = Fleet(settings, say=ctx.say)
-        fleet.reset()
-        fleet.start(node_id=worker)
+        fleet.begin(node_id=worker)
         names = list(USECASES)
-        for name in names:
-            fleet.pid(name)
         placed = {n: _node_of_actor(learner.actor_name(n, 0)) == worker for n in names}
         replicas = _replica_nodes(ctx)
         verdict.counts["on_worker"] = {"learners": sum(placed.values()), "replicas": replicas.count(worker)}
@@ -174,7 +156,8 @@ def run(ctx: Context) -> Verdict:
         time.sleep(count / rate * 0.4)
         flying = sum(clients.in_flight)
         killed_at = time.monotonic()
-        verdict.counts["processes_killed"] = sigkill_tree(files)
+        verdict.counts["processes_killed"] = _tree_size(files)
+        terminate(files, sig=signal.SIGKILL)
         ctx.say(f"  worker node SIGKILLed ({flying} requests in flight)")
         stream.join(verdict)
         back = _wait(lambda: all(_node_of_actor(learner.actor_name(n, 0)) in head for n in names), 180)
@@ -192,6 +175,6 @@ def run(ctx: Context) -> Verdict:
                        f"{failed[:8]}")  # fmt: skip
         fleet.stop()
     finally:
-        sigkill_tree(files)
+        terminate(files, sig=signal.SIGKILL)
         deploy_api(ctx)  # the API as the other scenarios have it
     return verdict

@@ -50,11 +50,8 @@ def run(ctx: Context) -> Verdict:
         return verdict
     count, rate = ctx.size(1200, 10000), ctx.size(100, 300)
     fleet = Fleet(ctx.settings, say=ctx.say)
-    fleet.reset()
-    fleet.start()
+    fleet.begin()
     names = list(USECASES)
-    for name in names:
-        fleet.pid(name)
     stream = Stream(ctx.settings, names, count, rate, ctx.seed)
     span = count / rate
 

@@ -8,14 +8,21 @@
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
 import type {
+	Evaluation,
 	ExplainAnswer,
 	Health,
 	LearnerControl,
 	LearnerStatus,
+	Links,
 	ModelInfo,
 	PredictAnswer,
 	SqlResult,
+	SqlTable,
+	SweepJob,
+	SweepStatus,
+	Trial,
 	UseCaseInfo,
+	Versions,
 } from './types';
 
 type UseCaseOf<P> = P extends `/api/v1/${infer U}/incremental/metrics` ? U : never;
@@ -115,6 +122,29 @@ export function makeApi(options: ClientOptions = {}) {
 			call<ExplainAnswer>(() => client.POST(path(uc, 'batch/explain'), { body: event as never })),
 		control: (uc: UseCase, action: 'start' | 'stop' | 'reset') =>
 			call<LearnerControl>(() => client.POST(path(uc, `incremental/${action}`), auth())),
+		links: () => call<Links>(() => client.GET('/api/v1/links')),
+		sqlTables: () => call<{ tables: SqlTable[] }>(() => client.GET('/api/v1/sql/tables')),
+		versions: (uc: UseCase) => call<Versions>(() => client.GET(path(uc, 'batch/versions'))),
+		promote: (uc: UseCase, version: number) =>
+			call<{ champion: number }>(() => client.POST(path(uc, 'batch/promote'), { body: { version }, ...auth() })),
+		rollback: (uc: UseCase) => call<{ champion: number }>(() => client.POST(path(uc, 'batch/rollback'), auth())),
+		startSweep: (uc: UseCase, trials: number, maxRows?: number | null) =>
+			call<{ job_id: string; trials: number }>(() =>
+				client.POST(path(uc, 'batch/sweeps'), { body: { trials, max_rows: maxRows ?? null }, ...auth() }),
+			),
+		sweeps: (uc: UseCase) => call<{ sweeps: SweepJob[] }>(() => client.GET(path(uc, 'batch/sweeps'))),
+		sweep: (uc: UseCase, jobId: string) =>
+			call<SweepStatus>(() =>
+				client.GET(`/api/v1/${uc}/batch/sweeps/{job_id}` as `/api/v1/${UseCase}/batch/sweeps/{job_id}`, {
+					params: { path: { job_id: jobId } },
+				} as never),
+			),
+		trials: (uc: UseCase, sweep?: string | null) =>
+			call<{ primary_metric: string; trials: Trial[] }>(() =>
+				client.GET(path(uc, 'batch/trials'), { params: { query: sweep ? { sweep } : {} } } as never),
+			),
+		evaluation: (uc: UseCase, rows = 2000) =>
+			call<Evaluation>(() => client.GET(path(uc, 'batch/evaluation'), { params: { query: { rows } } } as never)),
 	};
 }
 

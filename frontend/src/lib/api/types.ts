@@ -120,6 +120,8 @@ export interface ModelInfo {
 		metrics?: Record<string, number>;
 		feature_importance?: Record<string, number> | null;
 		checked_at?: number;
+		/** champion versions refused because their files fail rtml's signature: version → why */
+		refused?: Record<string, string>;
 	};
 }
 
@@ -129,4 +131,110 @@ export interface SqlResult {
 	row_count: number;
 	truncated: boolean;
 	seconds: number;
+}
+
+export interface SqlTable {
+	name: string;
+	rows: number;
+	files: number;
+	version: number;
+	partition_by: string[];
+	columns: Array<{ name: string; type: string }>;
+}
+
+export interface Links {
+	ray_dashboard: string;
+	mlflow: string;
+	prometheus: string;
+}
+
+/** A registered version of the use case's batch model (`GET …/batch/versions`). */
+export interface VersionRow {
+	version: number;
+	run_id: string;
+	aliases: string[];
+	metrics: Record<string, number>;
+	gate: 'promoted' | 'rejected' | 'first' | null | string;
+	created: number;
+	share_of_oracle: number | null;
+	gate_champion_version: number | null;
+	gate_champion_score: number | null;
+	params: string | null;
+}
+
+export interface Versions {
+	usecase: string;
+	model: string;
+	primary_metric: string;
+	higher_is_better: boolean;
+	versions: VersionRow[];
+}
+
+export interface SweepJob {
+	job_id: string;
+	status: 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'STOPPED' | string;
+	message?: string | null;
+	entrypoint: string;
+	start_time: number | null;
+	end_time: number | null;
+}
+
+export interface SweepProgress {
+	done: number;
+	total: number;
+	trial?: string;
+	valid_loss?: number | null;
+	rounds?: number | null;
+	[metric: string]: unknown;
+}
+
+export interface SweepStatus extends SweepJob {
+	sweep: string | null;
+	done: number;
+	total: number | null;
+	progress: SweepProgress[];
+	result: {
+		version: number;
+		holdout: Record<string, number>;
+		oracle: Record<string, number>;
+		gate: { decision: string; metric: string; candidate_score: number; champion_version: number | null; champion_score: number | null };
+		best_config: Record<string, unknown>;
+		seconds: number;
+	} | null;
+	said: string[];
+}
+
+export interface Trial {
+	run_id: string;
+	sweep: string | null;
+	status: string;
+	params: Record<string, string>;
+	metrics: Record<string, number>;
+	start_time: number;
+}
+
+export interface Evaluation {
+	usecase: string;
+	version: number;
+	rows: number;
+	task: string;
+	scores: Record<string, number>;
+	oracle: Record<string, number>;
+	classification?: {
+		threshold: number;
+		confusion: { tp: number; fp: number; tn: number; fn: number };
+		positives: number;
+		roc?: Array<{ fpr: number; tpr: number; threshold: number | null }>;
+		pr?: Array<{ recall: number; precision: number; threshold: number | null }>;
+	};
+	regression?: {
+		points: Array<{ actual: number; predicted: number }>;
+		residuals: { edges: number[]; counts: number[] };
+		mean_residual: number;
+	};
+	clustering?: {
+		sizes: Record<string, number>;
+		projection?: Array<{ x: number; y: number; cluster: number; segment: string }>;
+		explained_variance?: number[];
+	};
 }

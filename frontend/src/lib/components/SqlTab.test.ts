@@ -3,22 +3,30 @@ import { expect, test, vi } from 'vitest';
 import { ApiError } from '../api/client';
 
 const sql = vi.fn();
-vi.mock('$lib/session.svelte', () => ({ api: { sql: (...args: unknown[]) => sql(...args) }, session: { token: '' } }));
+const sqlTables = vi.fn();
+vi.mock('$lib/session.svelte', () => ({
+	api: { sql: (...args: unknown[]) => sql(...args), sqlTables: () => sqlTables() },
+	session: { token: '' },
+}));
 
 const { default: SqlTab } = await import('./SqlTab.svelte');
 
-test("shows table columns, results, and a refused query in the API's words", async () => {
+test("shows the lake's tables, results, and a refused query in the API's words", async () => {
+	sqlTables.mockResolvedValue({
+		tables: [
+			{ name: 'tfd', rows: 1200, files: 3, version: 4, partition_by: ['event_date'],
+			  columns: [{ name: 'amount', type: 'DOUBLE' }, { name: 'user_id', type: 'VARCHAR' }] },
+			{ name: 'quarantine', rows: 7, files: 1, version: 1, partition_by: [], columns: [{ name: 'reason', type: 'VARCHAR' }] },
+		],
+	});
 	sql.mockImplementation(async ({ sql: text }: { sql: string }) => {
-		if (text.includes('LIMIT 0')) {
-			if (text.includes('"tfd"')) return { columns: ['amount', 'user_id'], rows: [], row_count: 0, truncated: false, seconds: 0 };
-			throw new ApiError(400, "400: unknown table 'quarantine'");
-		}
 		if (text.startsWith('DROP')) throw new ApiError(400, '400: only one SELECT statement is allowed');
 		return { columns: ['n'], rows: [{ n: 42 }], row_count: 1, truncated: false, seconds: 0.01 };
 	});
-	const view = render(SqlTab, { usecase: 'tfd', usecases: ['tfd'] });
+	const view = render(SqlTab, { usecase: 'tfd' });
 	await waitFor(() => expect(view.getByText('user_id')).toBeTruthy());
-	expect(view.getByText('quarantine').closest('summary')!.textContent).toContain('not there yet');
+	expect(view.getByText('amount').closest('li')!.textContent).toContain('DOUBLE');
+	expect(view.getByText('quarantine').closest('summary')!.textContent).toContain('7 rows');
 
 	const editor = view.getByTestId('sql-editor') as HTMLTextAreaElement;
 	await fireEvent.input(editor, { target: { value: 'SELECT 42 AS n' } });
