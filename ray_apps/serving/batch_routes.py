@@ -59,7 +59,7 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
             ],
         }  # fmt: skip
 
-    @app.post(f"{base}/promote", tags=tags, responses=errors(401, 404, 422))
+    @app.post(f"{base}/promote", tags=tags, responses=errors(400, 401, 404, 422))
     async def promote(request: Request, body: PromoteRequest) -> dict[str, Any]:
         """Make a version champion by hand (the gate is bypassed; the move is recorded on the
         version). Bearer token if set."""
@@ -80,7 +80,7 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
             raise HTTPException(409, str(exc)) from None
         return {"usecase": uc, "champion": back}
 
-    @app.post(f"{base}/sweeps", tags=tags, status_code=202, responses=errors(401, 422, 503))
+    @app.post(f"{base}/sweeps", tags=tags, status_code=202, responses=errors(400, 401, 422, 503))
     async def start_sweep(request: Request, body: SweepRequest) -> dict[str, Any]:
         """Start a Ray Tune sweep of the batch model as a Ray job (``python -m jobs.tune``, what
         `rtml train` submits); follow it at ``.../sweeps/{job_id}``. Bearer token if set."""

@@ -1,8 +1,8 @@
 """Overload: open-loop load at 3x the capacity measured a moment before, on batch predictions
 (the model path, cache bypassed). Serve must shed the excess with 503 rather than queue without
 end, so the admitted requests' p99 is bounded: it does not grow while the overload lasts (the
-second half's p99 is at most 1.5x the first half's, or 1 s), and stays under a third of Serve's
-request timeout. Nothing may crash (the replicas serving before serve after), no request may go
+second half's p99 is at most 1.5x the first half's, or 1 s), and stays under half of Serve's
+request timeout (an admitted request is answered, never timed out). Nothing may crash (the replicas serving before serve after), no request may go
 unanswered, and capacity is back within seconds of the load's end.
 
 What this machine shows (2 cores shared by the load, the proxy and the replica): goodput during
@@ -83,7 +83,7 @@ def run(ctx: Context) -> Verdict:
     half = ctx.size(10, 60) / 2
     first = _p99([lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t < half])
     second = _p99([lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t >= half])
-    ceiling = _request_timeout() / 3
+    ceiling = _request_timeout() / 2
     p99 = load.quantile(0.99)
     shed = load.outcomes.get("503", 0)
     other = {k: v for k, v in load.outcomes.items() if k not in ("200", "503")}
@@ -104,7 +104,7 @@ def run(ctx: Context) -> Verdict:
     verdict.expect(not other, f"answers other than 200 and 503 under overload: {other}")
     verdict.expect(second <= max(1.5 * first, 1.0),
                    f"admitted p99 grew while the overload lasted: {first:.2f}s, then {second:.2f}s")  # fmt: skip
-    verdict.expect(p99 <= ceiling, f"admitted p99 {p99:.2f}s over a third of Serve's request timeout ({ceiling:.0f}s)")
+    verdict.expect(p99 <= ceiling, f"admitted p99 {p99:.2f}s over half of Serve's request timeout ({ceiling:.0f}s)")
     verdict.expect(recovered_after is not None and recovered_after <= RECOVERY_LIMIT_S,
                    f"capacity not back to {RECOVERED:.0%} within {RECOVERY_LIMIT_S:.0f}s (after: {recovered_after})")  # fmt: skip
     lost = {r: s for r, s in before.items() if after.get(r) != "RUNNING"}

@@ -1725,6 +1725,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
             401: {
                 headers: {
@@ -1847,6 +1856,15 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -2498,6 +2516,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
             401: {
                 headers: {
@@ -2620,6 +2647,15 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3399,6 +3435,15 @@ export interface operations {
                     };
                 };
             };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
             401: {
                 headers: {
@@ -3521,6 +3566,15 @@ export interface operations {
                     "application/json": {
                         [key: string]: unknown;
                     };
+                };
+            };
+            /** @description the body is not JSON (or, for SQL, the statement is refused) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
