@@ -1,6 +1,6 @@
 """Learner throughput: Kafka → OnlineLearner actor → predict+learn → checkpoints, against River's
-own tight loop over the same events (read back from the topic) and model in the same run (the
-limit of one learner).
+own tight loop over the same events in the same order (read back from the topic, in the order of
+the learner's trace) and model in the same run (the limit of one learner).
 
 Starts Kafka, Redis, MLflow and Ray on the bench's own ports and state folder (fresh each run)
 and stops them after. For each use case: produce N events, time River's loop over them (features
@@ -44,9 +44,10 @@ from streaming.topics import ensure_topics, recreate_topics  # noqa: E402
 PARTS = ["kafka", "redis", "mlflow", "ray"]
 
 
-def river_loop(settings, name: str) -> float:
-    """events/s of River alone: predict then learn, over the very events the learner reads (from
-    its topic, parsed, features extracted beforehand: what is timed is the model alone)."""
+def river_loop(settings, name: str, order: list[tuple[int, int]]) -> float:
+    """events/s of River alone: predict then learn, over the very events the learner learned, in
+    the order it learned them (its trace: an ARF's cost depends on the order its trees grow in),
+    parsed and with features extracted beforehand: what is timed is the model alone."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from rtml.kafka import consumer_config
@@ -56,13 +57,15 @@ def river_loop(settings, name: str) -> float:
     ends = end_offsets(settings, spec.topic)
     consumer = Consumer(consumer_config(settings, "rtml-bench-river"))
     consumer.assign([TopicPartition(spec.topic, p, OFFSET_BEGINNING) for p in ends])
-    rows, total = [], sum(ends.values())
-    while len(rows) < total:
+    by_offset, total = {}, sum(ends.values())
+    while len(by_offset) < total:
         for msg in consumer.consume(num_messages=1000, timeout=5):
             if msg.error() is None:
                 event = spec.parse(msg.value())
-                rows.append((spec.features_of(event), spec.label_of(event) if spec.target else None))
+                x, y = spec.features_of(event), spec.label_of(event) if spec.target else None
+                by_offset[(msg.partition(), msg.offset())] = (x, y)
     consumer.close()
+    rows = [by_offset[tuple(place)] for place in order]
     model = build_model(spec)
     t0 = time.perf_counter()
     for x, y in rows:
@@ -70,11 +73,12 @@ def river_loop(settings, name: str) -> float:
     return len(rows) / (time.perf_counter() - t0)
 
 
-def drain(settings, name: str, n: int, shards: int = 1) -> tuple[float, float]:
+def drain(settings, name: str, n: int, shards: int = 1) -> tuple[float, float, list]:
     """events/s of the actor(s) draining n events (first batch → last event, all shards
-    together), and the share of that time the busiest shard spent on checkpoints."""
+    together), the share of that time the busiest shard spent on checkpoints, and the order in
+    which shard 0 learned them (its trace)."""
     handles = [
-        learner.start(name, s, shards, settings=learner.service_addresses(settings))
+        learner.start(name, s, shards, trace=True, settings=learner.service_addresses(settings))
         for s in range(shards)
     ]
     while True:
@@ -88,10 +92,11 @@ def drain(settings, name: str, n: int, shards: int = 1) -> tuple[float, float]:
     first = min(st["first_event_at"] for st in statuses)
     last = max(st["last_event_at"] for st in statuses)
     share = max(st["checkpoint_share"] for st in statuses)  # of the time spent learning + checkpointing
+    order = ray.get(handles[0].trace.remote())
     for h in handles:
         ray.get(h.stop.remote())
         ray.kill(h, no_restart=True)
-    return n / (last - first), share
+    return n / (last - first), share, order
 
 
 def main() -> None:
@@ -113,8 +118,8 @@ def main() -> None:
         learner.connect(settings)
         for i, name in enumerate(USECASES):
             produce(settings, [name], rate=0, count=n, seed=500 + i)
-            river = river_loop(settings, name)
-            e2e, share = drain(settings, name, n)
+            e2e, share, order = drain(settings, name, n)
+            river = river_loop(settings, name, order)
             figures[f"river_{name}_per_s"] = round(river)
             figures[f"e2e_{name}_per_s"] = round(e2e)
             figures[f"ratio_{name}"] = round(e2e / river, 3)
@@ -132,9 +137,9 @@ def main() -> None:
         recreate_topics(settings, [get("eta")], topic_partitions=4)
         produce(settings, ["eta"], rate=0, count=n, seed=600)
         forget()
-        one, _ = drain(settings, "eta", n)
+        one, _, _ = drain(settings, "eta", n)
         forget()
-        two, _ = drain(settings, "eta", n, shards=2)
+        two, _, _ = drain(settings, "eta", n, shards=2)
         figures["shard_speedup"] = round(two / one, 3)
         print(f"eta: 1 shard {one:,.0f}/s, 2 shards {two:,.0f}/s (speed-up {two / one:.2f})")
     finally:
