@@ -79,6 +79,9 @@ class OnlineLearner:
         self.restored_from = "nothing yet"
         self.partitions: list[int] = []
         self.lag: dict[int, int] = {}
+        #: the metrics as of the latest gauge refresh (once a second): a status call or a scrape
+        #: must not hold the model's lock for a report (an exact ROC AUC over its window is ms)
+        self.report: dict[str, Any] | None = None
         self.rate: deque[tuple[float, int]] = deque(maxlen=11)  # (time, learned) once a second
         self.last_checkpoint: dict[str, Any] = {}
         self.last_checkpoint_seconds = 0.0
@@ -216,6 +219,7 @@ class OnlineLearner:
             if self.since_checkpoint:
                 self._try_checkpoint()
             self._snapshot(None, wait=True)
+        self._refresh_gauges()  # the final status reports on every event learned
         consumer.close()
 
     def _partition_count(self, consumer: Consumer) -> int:
@@ -360,7 +364,7 @@ class OnlineLearner:
         self.lag = lag
         self.rate.append((time.monotonic(), self.state.learned))
         with self._lock:
-            report = self.state.metrics.report()
+            self.report = report = self.state.metrics.report()
         self.metrics.gauges(lag, report)
 
     # -- control ------------------------------------------------------------------------------
@@ -377,12 +381,13 @@ class OnlineLearner:
         }  # fmt: skip
         if self.state is None:
             return {**base, "restoring": self.error is None, "learned": 0, "dead_lettered": 0}
+        try:
+            info = self.store.info(self.spec.name, self.shard)
+        except redis.RedisError:
+            info = None  # Redis away: status still answers, from memory
         with self._lock:
             state = self.state
-            try:
-                info = self.store.info(self.spec.name, self.shard)
-            except redis.RedisError:
-                info = None  # Redis away: status still answers, from memory
+            report = self.report if self.report is not None else state.metrics.report()
             return {
                 **base,
                 "restored_from": self.restored_from,
@@ -400,7 +405,7 @@ class OnlineLearner:
                 "checkpoint_seconds": round(self.checkpoint_seconds, 4),
                 "first_event_at": self.first_event_at,
                 "last_event_at": self.last_event_at,
-                "metrics": state.metrics.report(),
+                "metrics": report,  # as of the latest refresh: its "events" says how many
             }
 
     def predict(self, xs: list[dict[str, Any]]) -> dict[str, Any]:
