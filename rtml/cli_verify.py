@@ -119,13 +119,15 @@ def _sandbox():
 
 def _table(verdicts) -> Table:
     table = Table(title="rtml verify")
-    for column in ("scenario", "verdict", "counts", "seconds"):
+    for column in ("scenario", "verdict", "counts", "figures", "seconds"):
         table.add_column(column)
     for x in verdicts:
         colour = "green" if x.passed else "red"
         counts = "; ".join(f"{k}: {_short(v)}" for k, v in x.counts.items())
+        # timings beside the counts (never part of the verdict)
+        figures = "; ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in x.figures.items())
         table.add_row(x.scenario, f"[{colour}]{'passed' if x.passed else 'FAILED'}[/{colour}]", counts,
-                      f"{x.seconds:.0f}")  # fmt: skip
+                      figures, f"{x.seconds:.0f}")  # fmt: skip
     return table
 
 

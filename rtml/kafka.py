@@ -26,6 +26,11 @@ class Message(Protocol):
     def headers(self) -> list[tuple[str, bytes]] | None: ...
 
 
+#: How long a producer keeps retrying a message before it reports it failed (librdkafka's default,
+#: made explicit): an event waits through a broker outage up to this long, then fails loudly.
+DELIVERY_TIMEOUT_S = 300
+
+
 def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
     return {
         "bootstrap.servers": settings.kafka_servers,
@@ -36,6 +41,7 @@ def producer_config(settings: Settings, **overrides: Any) -> dict[str, Any]:
         # A few ms of lingering fills batches at high rates and costs nothing at low ones.
         "linger.ms": 5,
         "batch.num.messages": 10_000,
+        "delivery.timeout.ms": DELIVERY_TIMEOUT_S * 1000,
         **overrides,
     }
 

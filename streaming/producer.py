@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Histogram
 
-from rtml.kafka import producer_config
+from rtml.kafka import DELIVERY_TIMEOUT_S, producer_config
 from rtml.settings import Settings
 from rtml.usecases import get as get_usecase
 from rtml.usecases.base import TRUTH_HEADER, dumps
@@ -102,8 +102,12 @@ class EventProducer:
             FAILED.labels(usecase).inc(t.failed - t._exported_failed)
             t._exported_delivered, t._exported_failed = t.delivered, t.failed
 
-    def flush(self, timeout: float = 30.0) -> int:
-        """Wait for outstanding deliveries; return how many are still unacknowledged."""
+    def flush(self, timeout: float = DELIVERY_TIMEOUT_S + 10) -> int:
+        """Wait for outstanding deliveries; return how many are still unacknowledged.
+
+        By default as long as the producer retries (through a broker outage): every event then has
+        its report, delivered or failed, and none is silently left in the queue.
+        """
         left = self._producer.flush(timeout)
         self.export_metrics(force=True)
         return left
