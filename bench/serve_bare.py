@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse  # noqa: E402
 from ray_apps.serving.requests import parse_events, predict_model  # noqa: E402
 from rtml import registry  # noqa: E402
 from rtml.checkpoint import RedisCheckpoints  # noqa: E402
-from rtml.online import predict  # noqa: E402
+from rtml.online import predict_many  # noqa: E402
 from rtml.settings import load_settings  # noqa: E402
 from rtml.usecases import get  # noqa: E402
 
@@ -46,7 +46,7 @@ def make_app(usecase: str) -> FastAPI:
     @app.post(f"/api/v1/{usecase}/incremental/predict")
     async def incremental(request: Request) -> JSONResponse:
         xs, many = await features(request)
-        preds = [{"probability": predict(spec, online, x)} for x in xs]
+        preds = [{"probability": p} for p in predict_many(spec, online, xs)]
         return JSONResponse({"predictions": preds} if many else {"prediction": preds[0]})
 
     @app.post(f"/api/v1/{usecase}/batch/predict")

@@ -14,7 +14,10 @@ Then, per endpoint (incremental; batch with the cache off and on):
 
 Ratios: ``p50_over_floor_ms`` = the worst endpoint's p50 minus the floor's; ``rps_ratio_vs_floor``
 = the worst endpoint's max req/s over the floor's; ``uvicorn_ratio`` = rtml events/s with lists
-over bare uvicorn's with the same lists (the worse of incremental and batch). The learner is idle
+over bare uvicorn's with the same lists (the worse of incremental and batch), and beside it
+``floor_uvicorn_ratio`` = the floor's events/s with the same lists over bare uvicorn's batch side:
+what Serve's proxy and replica alone leave of the two cores, with no model work at all (a bound
+on ``uvicorn_ratio``: rtml's lists cost the floor's path plus the model). The learner is idle
 (no producer runs), so its micro-batches do not compete with the measurements.
 
     python bench/serve_latency.py [--quick]
@@ -121,6 +124,9 @@ def main() -> None:
             "rps_ratio_vs_floor": round(min(rps.values()), 3),
             "events_per_s_lists": round(min(lists.values()), 1),
             "uvicorn_ratio": round(min(uvicorn.values()), 3),
+            "floor_uvicorn_ratio": round(
+                floor["lists100"]["events_per_s"] / results["uvicorn_batch"]["lists100"]["events_per_s"], 3  # type: ignore[index,operator]
+            ),
             "seconds": round(time.monotonic() - t_start, 1),
         })  # fmt: skip
     finally:

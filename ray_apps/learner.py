@@ -32,7 +32,7 @@ import rtml
 from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
 from rtml.kafka import consumer_config, producer_config
 from ray_apps.learner_metrics import LearnerMetrics
-from rtml.online import Prequential, build_model, predict, predict_then_learn
+from rtml.online import Prequential, build_model, predict_many, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.usecases import InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
@@ -413,7 +413,7 @@ class OnlineLearner:
         if self.state is None:
             raise RuntimeError(f"learner {self.spec.name}[{self.shard}] is restoring its state")
         with self._lock:
-            predictions = [predict(self.spec, self.state.model, x) for x in xs]
+            predictions = predict_many(self.spec, self.state.model, xs)
             return {
                 "predictions": predictions,
                 "checkpoint_version": self.version,

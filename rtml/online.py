@@ -21,6 +21,7 @@ from typing import Any
 from river import cluster, compose, forest, imblearn, metrics, preprocessing, utils
 from river.utils.vectordict import euclidean_distance_dict
 
+from rtml import tree_paths
 from rtml.usecases.base import UseCase
 
 #: Events in the "recent" window of each metric.
@@ -90,6 +91,13 @@ def predict(spec: UseCase, model: Any, x: dict[str, Any]) -> Any:
     if spec.task == "regression":
         return 0.0 if pred is None else pred
     return pred
+
+
+def predict_many(spec: UseCase, model: Any, xs: list[dict[str, Any]]) -> list[Any]:
+    """:func:`predict` for each of ``xs``, in order, sharing the trees' fallback paths between
+    them (:mod:`rtml.tree_paths`); the model must not learn meanwhile."""
+    with tree_paths.remembering():
+        return [predict(spec, model, x) for x in xs]
 
 
 def _metric_set(spec: UseCase) -> dict[str, metrics.base.Metric]:

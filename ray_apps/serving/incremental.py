@@ -32,7 +32,7 @@ import redis
 
 from ray_apps import learner
 from rtml.checkpoint import RedisCheckpoints
-from rtml.online import predict
+from rtml.online import predict_many
 from rtml.settings import Settings
 from rtml.usecases.base import UseCase
 
@@ -125,7 +125,7 @@ class Incremental:
                 f"no online model for {self.spec.name} yet: its learner does not answer and no "
                 f"checkpoint is loaded; start it with POST /api/v1/{self.spec.name}/incremental/start"
             )
-        return ShardAnswer([predict(self.spec, copy.model, x) for x in xs], copy.version, copy.learned, "checkpoint")
+        return ShardAnswer(predict_many(self.spec, copy.model, xs), copy.version, copy.learned, "checkpoint")
 
     async def predict(self, xs: list[dict[str, Any]]) -> dict[str, Any]:
         shards = self.asked_shards()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rtml.online import Prequential, build_model, predict_then_learn
+from rtml import tree_paths
+from rtml.online import Prequential, build_model, predict, predict_many, predict_then_learn
 from rtml.usecases import USECASES, UseCase
 from streaming.generators import generator_for
 
@@ -33,3 +34,31 @@ def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase)
         assert 0.05 < report["overall"]["ari"] < 1.0
         assert 2 <= report["n_clusters"] <= 20
         assert -1.0 <= report["overall"]["silhouette"] <= 1.0 and report["oracle"]["silhouette"] > 0
+
+
+@pytest.mark.parametrize("spec", list(USECASES.values()), ids=lambda s: s.name)
+def test_predicting_a_list_answers_as_predicting_each_event(spec: UseCase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``predict_many`` remembers the trees' fallback paths within one list, and only there: a
+    model that learns between two lists is asked afresh."""
+    model = build_model(spec)
+    learning, unseen = generator_for(spec.name, seed=4), generator_for(spec.name, seed=5)
+    xs = [spec.features_of(spec.parse(next(unseen).event)) for _ in range(150)]
+    searches = {"n": 0}
+    river_search = tree_paths._RIVER_MOST_COMMON_PATH
+
+    def counted(branch: object) -> object:
+        searches["n"] += 1
+        return river_search(branch)
+
+    monkeypatch.setattr(tree_paths, "_RIVER_MOST_COMMON_PATH", counted)
+    for _ in range(2):
+        for _ in range(1000):
+            event = spec.parse(next(learning).event)
+            predict_then_learn(spec, model, spec.features_of(event), spec.label_of(event) if spec.target else None)
+        searches["n"] = 0
+        each = [predict(spec, model, x) for x in xs]
+        alone = searches["n"]
+        searches["n"] = 0
+        assert predict_many(spec, model, xs) == each
+        if spec.name == "tfd":  # unseen merchants follow the most common path of nominal splits
+            assert 0 < searches["n"] < alone / 5
