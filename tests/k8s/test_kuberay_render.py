@@ -11,6 +11,7 @@ import yaml
 
 from kuberay import render
 from kuberay.render import ClusterParams, RenderError
+from rtml.ray_env import SERVE_ENV
 from tests.k8s.conftest import ROOT, crd_errors
 
 
@@ -47,6 +48,17 @@ def test_ray_version_everywhere_is_the_pinned_one() -> None:
     assert render.rayservice(ClusterParams())["spec"]["rayClusterConfig"]["rayVersion"] == ray
     job = render.rayjob_sweep(ClusterParams(), "tfd", 1, "x")
     assert job["spec"]["rayClusterSpec"]["rayVersion"] == ray
+
+
+def test_every_ray_pod_has_the_local_stacks_serve_data_plane() -> None:
+    """The choice measured on the local stack (rtml/ray_env.py) is the one the cluster runs."""
+    cluster = render.rayservice(ClusterParams())["spec"]["rayClusterConfig"]
+    specs = [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+    for spec in specs:
+        for container in spec["template"]["spec"]["containers"]:
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            assert {k: env.get(k) for k in SERVE_ENV} == SERVE_ENV, container["name"]
+    assert len(specs) == 3
 
 
 def test_learners_are_placed_on_the_learner_group_only() -> None:
