@@ -1,7 +1,8 @@
 """The precursor's design, as a baseline: the same models behind a bare FastAPI app in one uvicorn
 process (no Ray). Incremental answers come from the learner's latest checkpoint loaded into the
-process, batch answers from the registry champion; requests are parsed and featurized exactly as
-rtml does (the spec's schema, ``spec.features_of``).
+process, batch answers from the registry champion; requests are parsed, featurized and predicted
+exactly as rtml does (the spec's schema, ``spec.features_of``, the path memo of ``predict_many``,
+CatBoost without a DataFrame via ``fast_predict``), so only the serving around the models differs.
 
     python bench/serve_bare.py --port 8100 [--usecase tfd]   (settings from RTML_* variables)
 """
@@ -20,6 +21,7 @@ import uvicorn  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import JSONResponse  # noqa: E402
 
+from ray_apps.serving.batch import fast_predict  # noqa: E402
 from ray_apps.serving.requests import parse_events, predict_model  # noqa: E402
 from rtml import registry  # noqa: E402
 from rtml.checkpoint import RedisCheckpoints  # noqa: E402
@@ -52,7 +54,7 @@ def make_app(usecase: str) -> FastAPI:
     @app.post(f"/api/v1/{usecase}/batch/predict")
     async def batch(request: Request) -> JSONResponse:
         xs, many = await features(request)
-        preds = [{"probability": p} for p in champion.predict(xs)]
+        preds = [{"probability": p} for p in fast_predict(spec, champion, xs)]
         return JSONResponse({"predictions": preds} if many else {"prediction": preds[0]})
 
     return app

@@ -106,6 +106,12 @@ class Settings(BaseSettings):
 
     # -- Serving -----------------------------------------------------------------------------
     serve_port: int = _port(8000, "Ray Serve HTTP API")
+    # Serve's front door is HAProxy (rtml/ray_env.py SERVE_ENV): its own stats page and Prometheus
+    # exporter, and the ports its replicas answer on behind it (Ray's default range is 30000-31000).
+    serve_haproxy_stats_port: int = _port(8404, "HAProxy's stats page in front of Serve")
+    serve_haproxy_metrics_port: int = _port(9103, "HAProxy's own Prometheus metrics")
+    serve_replica_min_port: int = _port(30000, "lowest port a Serve replica answers HAProxy on")
+    serve_replica_max_port: int = _port(30099, "highest port a Serve replica answers HAProxy on")
     # Unset: learner control (start/stop/reset) is open, fine on loopback; set it anywhere else.
     api_token: SecretStr | None = Field(None, description="bearer token of the API's control routes")
     serve_max_events: int = Field(1000, ge=1, description="most events in one predict/learn request")

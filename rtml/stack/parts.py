@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -198,7 +199,7 @@ class Ray(Part):
     def ports(self) -> list[int]:
         s = self.settings
         return [s.ray_gcs_port, s.ray_dashboard_port, s.ray_client_port, s.ray_dashboard_agent_port,
-                s.ray_metrics_export_port]  # fmt: skip
+                s.ray_metrics_export_port, s.serve_haproxy_stats_port, s.serve_haproxy_metrics_port]  # fmt: skip
 
     def command(self) -> list[str]:
         s = self.settings
@@ -227,6 +228,29 @@ class Ray(Part):
             "AUTOSCALER_METRIC_PORT": str(self.settings.ray_metrics_export_port + 2),
             # `rtml down` of an idle head need not wait the default 30 s drain.
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "5",
+            **self.haproxy_env(),
+        }
+
+    def haproxy_env(self) -> dict[str, str]:
+        """Serve's HAProxy (SERVE_ENV) per stack: its ports, its replicas' ports and its files
+        (Ray's defaults are fixed ports and /tmp/haproxy-serve, shared by every stack on the
+        machine). The files stay in the temp folder, named by the stats port: Ray puts them under
+        a 56-character node id, and HAProxy refuses a socket path over 97 characters, which a
+        state folder inside a checkout can exceed. One HAProxy on the same host as the replicas
+        needs no 30 s deregistration window before a replica stops; a second is ample."""
+        s = self.settings
+        files = Path(tempfile.gettempdir()) / f"rtml-haproxy-{s.serve_haproxy_stats_port}"
+        return {
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(s.serve_haproxy_stats_port),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(s.serve_haproxy_metrics_port),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(s.serve_replica_min_port),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(s.serve_replica_max_port),
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(files / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(files / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(files),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(files / "server-state"),
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(files / "metrics.sock"),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
         }
 
 

@@ -47,6 +47,10 @@ PORT_OFFSETS = {
     "kafka_controller_port": 93,
     "producer_metrics_port": 101,
     "lake_metrics_port": 102,
+    "serve_haproxy_stats_port": 103,
+    "serve_haproxy_metrics_port": 104,
+    "serve_replica_min_port": 400,
+    "serve_replica_max_port": 449,
     "ray_min_worker_port": 500,
     "ray_max_worker_port": 999,
 }

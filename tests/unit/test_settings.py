@@ -51,10 +51,14 @@ def test_sandbox_slots_cover_every_port_and_never_overlap(tmp_path) -> None:
     for slot in range(MAX_SLOT + 1):
         env = sandbox_env(slot, tmp_path)
         settings = Settings(**{k.removeprefix("RTML_").lower(): v for k, v in env.items()})
-        used = {getattr(settings, n) for n in ports if "worker" not in n}
+        ranges = [(settings.ray_min_worker_port, settings.ray_max_worker_port),
+                  (settings.serve_replica_min_port, settings.serve_replica_max_port)]  # fmt: skip
+        used = {getattr(settings, n) for n in ports if "_min_" not in n and "_max_" not in n}
         used |= {settings.ray_metrics_export_port + 1, settings.ray_metrics_export_port + 2}
-        used |= set(range(settings.ray_min_worker_port, settings.ray_max_worker_port + 1))
-        assert len(used) == len(ports) - 2 + 2 + 500, f"slot {slot} uses a port twice"
+        for low, high in ranges:
+            used |= set(range(low, high + 1))
+        expected = len(ports) - 2 * len(ranges) + 2 + sum(high - low + 1 for low, high in ranges)
+        assert len(used) == expected, f"slot {slot} uses a port twice"
         clash = {p: taken[p] for p in used if p in taken}
         assert not clash, f"slot {slot} overlaps {clash}"
         taken.update(dict.fromkeys(used, str(slot)))
