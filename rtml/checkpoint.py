@@ -166,7 +166,12 @@ class RedisCheckpoints:
         return {"version": int(version), "age_s": time.time() - float(created)}
 
     def delete(self, usecase: str, shard: int) -> None:
-        self.client.delete(self._name(usecase, shard))
+        """Delete, and announce it: every serving replica drops its copy (or it would answer
+        with a model that was reset)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._name(usecase, shard))
+        pipe.publish(self.channel(usecase), f"{shard}:deleted")
+        pipe.execute()
 
 
 class MlflowSnapshots:

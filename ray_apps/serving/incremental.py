@@ -182,10 +182,14 @@ class Incremental:
 
     # -- the fallback copies, refreshed in the background ---------------------------------------
     def on_announcement(self, shard: int) -> None:
-        """A learner stored a new checkpoint: note its age now, load it later (background)."""
+        """A learner stored a new checkpoint: note its age now, load it later (background). The
+        checkpoint was deleted (a reset, through any replica): drop the copy at once."""
         info = self.store.info(self.spec.name, shard)
-        if info is not None:
-            self.latest[shard] = (int(info["version"]), time.time() - info["age_s"])
+        if info is None:
+            self.fallback.pop(shard, None)
+            self.latest.pop(shard, None)
+            return
+        self.latest[shard] = (int(info["version"]), time.time() - info["age_s"])
         self._wanted.set()
 
     def refresh_forever(self, stop: threading.Event) -> None:
