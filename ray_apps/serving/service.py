@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from ray import serve
 
 from ray_apps import learner
-from ray_apps.serving.batch import Batch
+from ray_apps.serving.batch import INLINE_ROWS, Batch
 from ray_apps.serving.cache import PredictionCache
 from ray_apps.serving.incremental import Incremental, watch_checkpoints
 from ray_apps.serving.metrics import serve_metrics
@@ -85,7 +85,9 @@ class Service:
         return _raise_if_error(await self._incremental_batched((usecase, xs)))
 
     async def predict_batch(self, usecase: str, rows: list[dict[str, Any]], use_cache: bool) -> dict[str, Any]:
-        if not self._busy("batch"):
+        # A list is a batch already: merged with others it would only wait for them, while alone
+        # it runs in a worker thread beside the other lists (measured: +5 % events/s with lists).
+        if len(rows) > INLINE_ROWS or not self._busy("batch"):
             return await self._alone("batch", self.batch[usecase].predict(rows, use_cache))
         return _raise_if_error(await self._batch_batched((usecase, use_cache, rows)))
 
