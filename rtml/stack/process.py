@@ -66,26 +66,55 @@ def spawn(
     return proc.pid
 
 
+def process_tree(pid: int) -> list[psutil.Process]:
+    """A process and all its descendants; empty when it is gone."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def kill_all(procs: list[psutil.Process]) -> None:
+    """SIGKILL each process at once (one already gone is skipped)."""
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+
+
+def wait_dead(procs: list[psutil.Process], timeout_s: float = 5.0) -> bool:
+    """Wait until no process of ``procs`` runs: each gone or a zombie (it runs no code, its sockets
+    are closed; reaping it is its parent's business). True if they all died in time."""
+
+    def dead(proc: psutil.Process) -> bool:
+        try:
+            return proc.status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    deadline = time.monotonic() + timeout_s
+    while not all(dead(p) for p in procs):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def terminate(files: ProcessFiles, grace_s: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> bool:
     """Signal the part's process group (SIGTERM), SIGKILL what is left of its process tree after
     ``grace_s``; True if it ran. ``sig=SIGKILL`` is a crash: no process gets to clean up."""
     pid = files.running_pid()
     if pid is None:
         return False
-    try:
-        tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    except psutil.Error:
-        tree = []
+    tree = process_tree(pid)
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
     _, alive = psutil.wait_procs(tree, timeout=0 if sig == signal.SIGKILL else grace_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    kill_all(alive)
     psutil.wait_procs(alive, timeout=5)
     files.pid_file.unlink(missing_ok=True)
     return True
@@ -98,13 +127,8 @@ def tree_memory(pid: int) -> int:
     share most of their pages, and RSS would count those once per process (Ray's idle head: RSS
     ~2.0 GB, PSS ~0.8 GB). Falls back to RSS.
     """
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
     total = 0
-    for proc in procs:
+    for proc in process_tree(pid):
         try:
             info = proc.memory_full_info()
             total += getattr(info, "pss", info.rss)

@@ -14,13 +14,12 @@ import time
 from collections import Counter
 
 import httpx
-import psutil
 import ray
 
 from ray_apps import learner
 from rtml.ray_env import ray_env
 from rtml.settings import LOOPBACK, Settings
-from rtml.stack.process import ProcessFiles, spawn, terminate
+from rtml.stack.process import ProcessFiles, kill_all, process_tree, spawn, terminate, wait_dead
 from rtml.usecases import USECASES
 from rtml.verify.context import Context
 from rtml.verify.fleet import Fleet, Stream
@@ -52,21 +51,6 @@ def start_worker_node(settings: Settings, num_cpus: int = 4) -> ProcessFiles:
     ]  # fmt: skip
     spawn(files, argv, env=ray_env(settings))
     return files
-
-
-def _tree(files: ProcessFiles) -> list[psutil.Process]:
-    """The raylet and every process under it (its workers, agents): what a node's death takes."""
-    pid = files.running_pid()
-    return [] if pid is None else [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-
-
-def _crash(tree: list[psutil.Process]) -> None:
-    """SIGKILL every process of the tree at once: the node dies in a moment, as a machine would."""
-    for proc in tree:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
 
 
 def _alive_nodes() -> list[dict]:
@@ -162,11 +146,15 @@ def run(ctx: Context) -> Verdict:
         clients = Clients(ctx, CLIENTS)
         stream = Stream(settings, names, count, rate, ctx.seed)
         time.sleep(count / rate * 0.4)
-        tree = _tree(files)
+        # The raylet and every process under it (its workers, agents), SIGKILLed at once: the node
+        # dies in a moment, as a machine would.
+        pid = files.running_pid()
+        tree = process_tree(pid) if pid is not None else []
         verdict.counts["processes_killed"] = len(tree)
         killed_at = time.monotonic()
-        _crash(tree)
-        killed_by = time.monotonic()
+        kill_all(tree)
+        verdict.expect(wait_dead(tree), "the worker node's processes outlived SIGKILL by 5 s")
+        killed_by = time.monotonic()  # the last of them is dead
         terminate(files, sig=signal.SIGKILL)  # anything started meanwhile, and the pid file
         ctx.say(f"  worker node SIGKILLed ({len(tree)} processes in {(killed_by - killed_at) * 1000:.1f} ms)")
         stream.join(verdict)
@@ -181,13 +169,13 @@ def run(ctx: Context) -> Verdict:
             return sent <= killed_by and done >= killed_at
 
         flying = sum(1 for sent, done, _ in clients.outcomes if in_flight(sent, done))
-        failed = [(sent - killed_at, done - killed_at, o) for sent, done, o in clients.outcomes if o != "200"]
-        unexplained = [f for f in failed if not in_flight(f[0] + killed_at, f[1] + killed_at)]
+        failed = [(sent, done, o) for sent, done, o in clients.outcomes if o != "200"]
+        unexplained = [(sent - killed_at, done - killed_at, o) for sent, done, o in failed if not in_flight(sent, done)]
         verdict.counts["requests"] = len(clients.outcomes)
         verdict.counts["failed_requests"] = len(failed)
         verdict.counts["in_flight_at_kill"] = flying
         verdict.counts["answered_by"] = dict(clients.sources)
-        verdict.figures["recovered_s"] = round(max((done for _, done, _ in failed), default=0.0), 1)
+        verdict.figures["recovered_s"] = round(max((done - killed_at for _, done, _ in failed), default=0.0), 1)
         verdict.expect(not unexplained, f"{len(unexplained)} failed requests were not in flight at the kill "
                        f"(sent, answered: s after it; outcome): {unexplained[:8]}")  # fmt: skip
         fleet.stop()
