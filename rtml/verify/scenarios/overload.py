@@ -61,8 +61,15 @@ def _p99(latencies: list[float]) -> float:
 
 
 def run(ctx: Context) -> Verdict:
-    verdict = Verdict(NAME)
     ctx.say(f"  one replica: {deploy_api(ctx, deployment={'num_replicas': 1})}")
+    try:
+        return _overload(ctx)
+    finally:
+        deploy_api(ctx)  # the API as the other scenarios have it
+
+
+def _overload(ctx: Context) -> Verdict:
+    verdict = Verdict(NAME)
     ensure_champions(ctx.settings, [USECASE], ctx.seed)
     url = f"{ctx.api}/{USECASE}/batch/predict"
     body = httpx.get(f"{ctx.api}/{USECASE}/sample", timeout=10).json()
