@@ -29,11 +29,10 @@ from rtml.settings import Settings
 #: 4 300 -> 5 450.
 #:
 #: HAProxy retries a request on another replica when the connection failed (Ray's default) and
-#: also when the replica closed it without answering (``empty-response``): a replica whose node
-#: just died is still in HAProxy's table for ~100 ms, and requests sent meanwhile on kept-alive
-#: connections failed (`rtml verify ray-node`: 2 of ~2 000, sent 25-54 ms after the crash; none
-#: with the retry). A replayed request is one that got no answer at all, as a client's own retry
-#: would be; bodies over HAProxy's buffer (16 kB) are not replayed.
+#: also when the replica closed it without answering (``empty-response``), as when its node
+#: crashes mid-request (`rtml verify ray-node`: without it 2 of ~2 000 requests failed, with it
+#: 0-1, each in flight while the node died). A replayed request is one that got no answer at
+#: all, as a client's own retry would be; bodies over HAProxy's buffer (16 kB) are not replayed.
 SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response"}
 
 LOCAL_RAY_ENV = {
