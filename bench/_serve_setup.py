@@ -81,8 +81,13 @@ def register_champion(settings: Settings, usecase: str, n: int, seed: int = 12) 
     gen = generator_for(usecase, seed=seed)
     events = [spec.parse(next(gen).event) for _ in range(n)]
     frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
-    model = CatBoostClassifier(iterations=200, depth=6, verbose=False, thread_count=1,
-                               cat_features=registry.categorical_names(spec))  # fmt: skip
+    model = CatBoostClassifier(
+        iterations=200,
+        depth=6,
+        verbose=False,
+        thread_count=1,
+        cat_features=registry.categorical_names(spec),
+    )
     model.fit(frame, [bool(e.is_fraud) for e in events])
     registry.client(settings)
     mlflow.set_experiment("rtml-bench-serve")
@@ -98,13 +103,19 @@ def deploy_apps(settings: Settings, extra: dict[str, Any], floor: bool, wait: bo
     config = deploy.local_config(settings, extra)
     if floor:
         rtml_app = config["applications"][0]
-        config["applications"].append({
-            "name": "floor", "route_prefix": "/floor", "import_path": "serve_floor:build",
-            "runtime_env": {"env_vars": {"PYTHONPATH": str(ROOT / "bench")}},
-            # the same deployment options as rtml's ingress: only the work differs
-            "deployments": [{**rtml_app["deployments"][0], "name": "Floor"}],
-        })  # fmt: skip
-    answer = httpx.put(f"{settings.ray_dashboard_url}/api/serve/applications/", json=config, timeout=60)
+        config["applications"].append(
+            {
+                "name": "floor",
+                "route_prefix": "/floor",
+                "import_path": "serve_floor:build",
+                "runtime_env": {"env_vars": {"PYTHONPATH": str(ROOT / "bench")}},
+                # the same deployment options as rtml's ingress: only the work differs
+                "deployments": [{**rtml_app["deployments"][0], "name": "Floor"}],
+            }
+        )
+    answer = httpx.put(
+        f"{settings.ray_dashboard_url}/api/serve/applications/", json=config, timeout=60
+    )
     answer.raise_for_status()
     if wait:
         wait_apps(settings, len(config["applications"]))
@@ -114,7 +125,9 @@ def wait_apps(settings: Settings, count: int) -> None:
     deadline = time.monotonic() + 240
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
-        apps = httpx.get(f"{settings.ray_dashboard_url}/api/serve/applications/", timeout=10).json()["applications"]
+        apps = httpx.get(
+            f"{settings.ray_dashboard_url}/api/serve/applications/", timeout=10
+        ).json()["applications"]
         states = {name: app["status"] for name, app in apps.items()}
         if any(s == "DEPLOY_FAILED" for s in states.values()):
             sys.exit(f"deploy failed: {apps}")
@@ -155,12 +168,19 @@ class Run:
         return self.rps * self.events_per_request
 
     def summary(self) -> dict[str, float]:
-        return {"p50_ms": round(self.pct(50), 2), "p95_ms": round(self.pct(95), 2),
-                "p99_ms": round(self.pct(99), 2), "rps": round(self.rps, 1),
-                "events_per_s": round(self.events_per_s, 1), "errors": self.errors}  # fmt: skip
+        return {
+            "p50_ms": round(self.pct(50), 2),
+            "p95_ms": round(self.pct(95), 2),
+            "p99_ms": round(self.pct(99), 2),
+            "rps": round(self.rps, 1),
+            "events_per_s": round(self.events_per_s, 1),
+            "errors": self.errors,
+        }
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], run: Run) -> None:
+async def _one(
+    client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str], run: Run
+) -> None:
     t0 = time.perf_counter()
     try:
         r = await client.post(url, content=body, headers=headers)
@@ -173,8 +193,16 @@ async def _one(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[s
         run.errors += 1
 
 
-def closed_loop(url: str, body: bytes, clients: int, seconds: float = 0.0, requests: int = 0,
-                headers: dict[str, str] | None = None, events: int = 1, warmup: int = 5) -> Run:  # fmt: skip
+def closed_loop(
+    url: str,
+    body: bytes,
+    clients: int,
+    seconds: float = 0.0,
+    requests: int = 0,
+    headers: dict[str, str] | None = None,
+    events: int = 1,
+    warmup: int = 5,
+) -> Run:
     """``clients`` concurrent clients, each sending its next request when the last is answered,
     for ``seconds`` (or until ``requests`` in all)."""
     hdrs = {"content-type": "application/json", **(headers or {})}
@@ -202,13 +230,17 @@ def closed_loop(url: str, body: bytes, clients: int, seconds: float = 0.0, reque
     return asyncio.run(main())
 
 
-def open_loop(url: str, body: bytes, rate: float, seconds: float, headers: dict[str, str] | None = None) -> Run:
+def open_loop(
+    url: str, body: bytes, rate: float, seconds: float, headers: dict[str, str] | None = None
+) -> Run:
     """Requests arrive at ``rate``/s (Poisson) whatever the answers do: queueing shows as latency."""
     hdrs = {"content-type": "application/json", **(headers or {})}
 
     async def main() -> Run:
         rng = random.Random(1)
-        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=256), timeout=60) as client:
+        async with httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=256), timeout=60
+        ) as client:
             run = Run()
             tasks = []
             t0 = time.perf_counter()

@@ -68,7 +68,9 @@ def delta_read(settings: Settings, events: pa.Table, copies: int) -> dict[str, f
     uri = table_uri(read_settings, USECASE)
     for i in range(copies):
         offsets = pc.add(events["kafka_offset"], pa.scalar(i * events.num_rows, pa.int64()))
-        copy = events.set_column(events.schema.get_field_index("kafka_offset"), "kafka_offset", offsets)
+        copy = events.set_column(
+            events.schema.get_field_index("kafka_offset"), "kafka_offset", offsets
+        )
         write_deltalake(uri, copy, mode="append", partition_by=["event_date"])
     lake = Lake(read_settings, [USECASE])
     rows = 0
@@ -81,22 +83,31 @@ def delta_read(settings: Settings, events: pa.Table, copies: int) -> dict[str, f
         lake.features(USECASE)
         best_features = min(best_features, time.perf_counter() - t0)
     shutil.rmtree(read_settings.lake_local_dir, ignore_errors=True)
-    return {"delta_rows": rows, "delta_rows_per_s": rows / best_all,
-            "delta_feature_rows_per_s": rows / best_features}  # fmt: skip
+    return {
+        "delta_rows": rows,
+        "delta_rows_per_s": rows / best_all,
+        "delta_feature_rows_per_s": rows / best_features,
+    }
 
 
 def sweeps(settings: Settings, events: pa.Table, rows: int) -> dict[str, float]:
     from jobs.sweep import run_sweep
 
-    write_deltalake(table_uri(settings, USECASE), events.slice(0, rows), mode="overwrite",
-                    partition_by=["event_date"])  # fmt: skip
+    write_deltalake(
+        table_uri(settings, USECASE),
+        events.slice(0, rows),
+        mode="overwrite",
+        partition_by=["event_date"],
+    )
     out: dict[str, float] = {"sweep_rows": rows}
     for trials in (8, 16):
         t0 = time.perf_counter()
         result = run_sweep(settings, USECASE, trials, say=lambda line: None)
         out[f"sweep_{trials}_s"] = time.perf_counter() - t0
-        say(f"  {trials} trials: {out[f'sweep_{trials}_s']:.0f}s, best {result.best_config}, "
-            f"holdout {result.holdout}, gate {result.gate['decision']}")
+        say(
+            f"  {trials} trials: {out[f'sweep_{trials}_s']:.0f}s, best {result.best_config}, "
+            f"holdout {result.holdout}, gate {result.gate['decision']}"
+        )
         out[f"sweep_{trials}_holdout_fbeta"] = result.holdout["fbeta"]
     out["oracle_holdout_fbeta"] = result.oracle["fbeta"]
     return out
@@ -124,8 +135,9 @@ def ingest_lag(settings: Settings, seconds: float, rate: float) -> dict[str, flo
         if USECASE in lake.tables:
             found = lake.query(
                 f"SELECT kafka_partition, kafka_offset, kafka_timestamp FROM {USECASE} "
-                "WHERE kafka_timestamp >= $1", [start],
-            ).to_pylist()  # fmt: skip
+                "WHERE kafka_timestamp >= $1",
+                [start],
+            ).to_pylist()
             now = time.time()
             for row in found:
                 key = (row["kafka_partition"], row["kafka_offset"])
@@ -139,9 +151,14 @@ def ingest_lag(settings: Settings, seconds: float, rate: float) -> dict[str, flo
     if not lags:
         raise RuntimeError("no produced event became visible in Delta")
     q = statistics.quantiles(lags, n=100, method="inclusive")
-    return {"ingest_events": len(lags), "ingest_expected": count,
-            "ingest_lag_p50_s": q[49], "ingest_lag_p95_s": q[94], "ingest_lag_max_s": lags[-1],
-            "lake_trigger_s": settings.lake_trigger_s}  # fmt: skip
+    return {
+        "ingest_events": len(lags),
+        "ingest_expected": count,
+        "ingest_lag_p50_s": q[49],
+        "ingest_lag_p95_s": q[94],
+        "ingest_lag_max_s": lags[-1],
+        "lake_trigger_s": settings.lake_trigger_s,
+    }
 
 
 def warm_lakehouse(settings: Settings) -> None:
@@ -171,7 +188,9 @@ def main() -> None:
     try:
         rows = local.up(settings, PARTS, report=lambda line: say(f"  {line}"))
         if any(r.state in ("failed", "unhealthy") for r in rows):
-            sys.exit(f"the bench stack did not come up: {[(r.name, r.state, r.detail) for r in rows]}")
+            sys.exit(
+                f"the bench stack did not come up: {[(r.name, r.state, r.detail) for r in rows]}"
+            )
         n = 100_000
         say(f"generating {n} {USECASE} events")
         gen = generator_for(USECASE, seed=42)

@@ -48,7 +48,9 @@ def main() -> None:
             for i in range(n):
                 event = setup.sample_event(USECASE, 1000 + i)
                 t0 = time.perf_counter()
-                producer.produce(spec.topic, json.dumps(event).encode(), str(event[spec.key]).encode())
+                producer.produce(
+                    spec.topic, json.dumps(event).encode(), str(event[spec.key]).encode()
+                )
                 producer.flush(10)
                 while True:
                     answer = client.post(url, json=probe).json()
@@ -66,7 +68,9 @@ def main() -> None:
             "max_s": round(ordered[-1], 3),
             "seconds": round(time.monotonic() - t_start, 1),
         }
-        print(f"event → served model: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, max {figures['max_s']} s")
+        print(
+            f"event → served model: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, max {figures['max_s']} s"
+        )
     finally:
         setup.stop_stack(settings)
     print(json.dumps(figures))

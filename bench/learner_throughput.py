@@ -91,7 +91,9 @@ def drain(settings, name: str, n: int, shards: int = 1) -> tuple[float, float, l
         time.sleep(1.0)  # the learner times its own first and last event; polling only perturbs
     first = min(st["first_event_at"] for st in statuses)
     last = max(st["last_event_at"] for st in statuses)
-    share = max(st["checkpoint_share"] for st in statuses)  # of the time spent learning + checkpointing
+    share = max(
+        st["checkpoint_share"] for st in statuses
+    )  # of the time spent learning + checkpointing
     order = ray.get(handles[0].trace.remote())
     for h in handles:
         ray.get(h.stop.remote())
@@ -124,8 +126,11 @@ def main() -> None:
             figures[f"e2e_{name}_per_s"] = round(e2e)
             figures[f"ratio_{name}"] = round(e2e / river, 3)
             figures[f"checkpoint_share_{name}"] = round(share, 4)
-            print(f"{name}: River loop {river:,.0f}/s, learner end to end {e2e:,.0f}/s "
-                  f"(ratio {e2e / river:.2f}), checkpoint share {share:.1%}", flush=True)  # fmt: skip
+            print(
+                f"{name}: River loop {river:,.0f}/s, learner end to end {e2e:,.0f}/s "
+                f"(ratio {e2e / river:.2f}), checkpoint share {share:.1%}",
+                flush=True,
+            )
         # Shards: eta again on a fresh 4-partition topic, drained by 1 shard, then by 2 (fresh
         # checkpoints and snapshots each time).
         from rtml.checkpoint import forget as forget_learner

@@ -47,7 +47,9 @@ Payload = tuple[str, str, bytes, bytes, bytes]  # usecase, topic, key, value, tr
 
 def payloads(specs: list[UseCase], per_usecase: int) -> list[Payload]:
     """Events of every use case, interleaved, for the bench's own topics."""
-    gens = [(spec, generator_for(name, seed=99)) for name, spec in zip(USECASES, specs)]
+    gens = [
+        (spec, generator_for(name, seed=99)) for name, spec in zip(USECASES, specs, strict=True)
+    ]
     out = []
     for _ in range(per_usecase):
         for spec, gen in gens:
@@ -109,7 +111,10 @@ def main() -> None:
         for r in range(args.rounds):
             bare_rates.append(bare(settings, items))
             rtml_rates.append(rtml(settings, items))
-            print(f"round {r + 1}: bare {bare_rates[-1]:,.0f}/s  rtml {rtml_rates[-1]:,.0f}/s", flush=True)
+            print(
+                f"round {r + 1}: bare {bare_rates[-1]:,.0f}/s  rtml {rtml_rates[-1]:,.0f}/s",
+                flush=True,
+            )
         t0 = time.perf_counter()
         # Generation included: what `rtml produce all --rate 0` reaches, on the real topics.
         report = produce(settings, list(USECASES), rate=0, count=args.events, seed=7)
@@ -132,8 +137,12 @@ def main() -> None:
         "target_ratio": 0.7,
     }
     print(f"bare confluent-kafka loop : {bare_s:>10,.0f} events/s")
-    print(f"rtml EventProducer        : {rtml_s:>10,.0f} events/s  (ratio {rtml_s / bare_s:.3f}, target >= 0.7)")
-    print(f"rtml produce (generating) : {generate_and_send:>10,.0f} events/s  (real topics, all three use cases)")
+    print(
+        f"rtml EventProducer        : {rtml_s:>10,.0f} events/s  (ratio {rtml_s / bare_s:.3f}, target >= 0.7)"
+    )
+    print(
+        f"rtml produce (generating) : {generate_and_send:>10,.0f} events/s  (real topics, all three use cases)"
+    )
     print(json.dumps(figures))
 
 

@@ -17,17 +17,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import uvicorn  # noqa: E402
-from fastapi import FastAPI, Request  # noqa: E402
-from fastapi.responses import JSONResponse  # noqa: E402
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from ray_apps.serving.batch import fast_predict  # noqa: E402
-from ray_apps.serving.requests import parse_events, predict_model  # noqa: E402
-from rtml import registry  # noqa: E402
-from rtml.checkpoint import RedisCheckpoints  # noqa: E402
-from rtml.online import predict_many  # noqa: E402
-from rtml.settings import load_settings  # noqa: E402
-from rtml.usecases import get  # noqa: E402
+from ray_apps.serving.batch import fast_predict
+from ray_apps.serving.requests import parse_events, predict_model
+from rtml import registry
+from rtml.checkpoint import RedisCheckpoints
+from rtml.online import predict_many
+from rtml.settings import load_settings
+from rtml.usecases import get
 
 
 def make_app(usecase: str) -> FastAPI:
@@ -65,4 +65,10 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--usecase", default="tfd")
     args = parser.parse_args()
-    uvicorn.run(make_app(args.usecase), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(
+        make_app(args.usecase),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+    )

@@ -57,11 +57,14 @@ def main() -> None:
         bare = subprocess.Popen(
             [sys.executable, str(setup.ROOT / "bench" / "serve_bare.py"), "--port", str(BARE_PORT)],
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
         setup.wait_apps(settings, 2)
         api = f"{settings.serve_url}/api/v1/{USECASE}"
         deadline = time.monotonic() + 60
-        while httpx.get(f"{settings.serve_url}/api/v1/{USECASE}/model").json()["batch"]["version"] != version:
+        while (
+            httpx.get(f"{settings.serve_url}/api/v1/{USECASE}/model").json()["batch"]["version"]
+            != version
+        ):
             if time.monotonic() > deadline:
                 sys.exit("champion not served")
             time.sleep(0.5)
@@ -90,45 +93,70 @@ def main() -> None:
             single = setup.closed_loop(url, one, clients=1, requests=single_n, headers=headers)
             loaded = setup.closed_loop(url, one, clients=32, seconds=seconds, headers=headers)
             results[name] = {"single": single.summary(), "c32": loaded.summary()}
-            print(f"{name:20s} 1 client p50 {single.pct(50):6.2f} ms p95 {single.pct(95):6.2f} p99 "
-                  f"{single.pct(99):6.2f} | 32 clients {loaded.rps:6.1f} req/s p50 {loaded.pct(50):6.1f} ms "
-                  f"errors {single.errors + loaded.errors}", flush=True)  # fmt: skip
-        for name in ("floor", "incremental", "batch_nocache", "uvicorn_incremental", "uvicorn_batch"):
+            print(
+                f"{name:20s} 1 client p50 {single.pct(50):6.2f} ms p95 {single.pct(95):6.2f} p99 "
+                f"{single.pct(99):6.2f} | 32 clients {loaded.rps:6.1f} req/s p50 {loaded.pct(50):6.1f} ms "
+                f"errors {single.errors + loaded.errors}",
+                flush=True,
+            )
+        for name in (
+            "floor",
+            "incremental",
+            "batch_nocache",
+            "uvicorn_incremental",
+            "uvicorn_batch",
+        ):
             url, headers = endpoints[name]
-            lists = setup.closed_loop(url, hundred, clients=8, seconds=seconds, headers=headers, events=100, warmup=2)
+            lists = setup.closed_loop(
+                url, hundred, clients=8, seconds=seconds, headers=headers, events=100, warmup=2
+            )
             results[name]["lists100"] = lists.summary()
-            print(f"{name:20s} lists of 100, 8 clients: {lists.events_per_s:8.0f} events/s "
-                  f"({lists.rps:.1f} req/s, p50 {lists.pct(50):.1f} ms, errors {lists.errors})", flush=True)  # fmt: skip
+            print(
+                f"{name:20s} lists of 100, 8 clients: {lists.events_per_s:8.0f} events/s "
+                f"({lists.rps:.1f} req/s, p50 {lists.pct(50):.1f} ms, errors {lists.errors})",
+                flush=True,
+            )
         for name in ("incremental", "batch_nocache"):
             url, headers = endpoints[name]
             opened = setup.open_loop(url, one, rate=60.0, seconds=seconds, headers=headers)
             results[name]["open60"] = opened.summary()
-            print(f"{name:20s} open loop 60 req/s: p50 {opened.pct(50):.1f} ms p95 {opened.pct(95):.1f} "
-                  f"p99 {opened.pct(99):.1f} errors {opened.errors}", flush=True)  # fmt: skip
+            print(
+                f"{name:20s} open loop 60 req/s: p50 {opened.pct(50):.1f} ms p95 {opened.pct(95):.1f} "
+                f"p99 {opened.pct(99):.1f} errors {opened.errors}",
+                flush=True,
+            )
 
         floor = results["floor"]
         served = ("incremental", "batch_nocache", "batch_cache")
         over = {n: results[n]["single"]["p50_ms"] - floor["single"]["p50_ms"] for n in served}  # type: ignore[index,operator]
         rps = {n: results[n]["c32"]["rps"] / floor["c32"]["rps"] for n in served}  # type: ignore[index,operator]
-        lists = {n: results[n]["lists100"]["events_per_s"] for n in ("incremental", "batch_nocache")}  # type: ignore[index]
+        lists = {
+            n: results[n]["lists100"]["events_per_s"] for n in ("incremental", "batch_nocache")
+        }  # type: ignore[index]
         uvicorn = {
-            "incremental": lists["incremental"] / results["uvicorn_incremental"]["lists100"]["events_per_s"],  # type: ignore[index,operator]
-            "batch_nocache": lists["batch_nocache"] / results["uvicorn_batch"]["lists100"]["events_per_s"],  # type: ignore[index,operator]
+            "incremental": lists["incremental"]
+            / results["uvicorn_incremental"]["lists100"]["events_per_s"],  # type: ignore[index,operator]
+            "batch_nocache": lists["batch_nocache"]
+            / results["uvicorn_batch"]["lists100"]["events_per_s"],  # type: ignore[index,operator]
         }
-        figures.update({
-            "endpoints": results,
-            "p50_over_floor_ms_by_endpoint": {k: round(v, 2) for k, v in over.items()},
-            "rps_ratio_by_endpoint": {k: round(v, 3) for k, v in rps.items()},
-            "uvicorn_ratio_by_endpoint": {k: round(v, 3) for k, v in uvicorn.items()},
-            "p50_over_floor_ms": round(max(over.values()), 2),
-            "rps_ratio_vs_floor": round(min(rps.values()), 3),
-            "events_per_s_lists": round(min(lists.values()), 1),
-            "uvicorn_ratio": round(min(uvicorn.values()), 3),
-            "floor_uvicorn_ratio": round(
-                floor["lists100"]["events_per_s"] / results["uvicorn_batch"]["lists100"]["events_per_s"], 3  # type: ignore[index,operator]
-            ),
-            "seconds": round(time.monotonic() - t_start, 1),
-        })  # fmt: skip
+        figures.update(
+            {
+                "endpoints": results,
+                "p50_over_floor_ms_by_endpoint": {k: round(v, 2) for k, v in over.items()},
+                "rps_ratio_by_endpoint": {k: round(v, 3) for k, v in rps.items()},
+                "uvicorn_ratio_by_endpoint": {k: round(v, 3) for k, v in uvicorn.items()},
+                "p50_over_floor_ms": round(max(over.values()), 2),
+                "rps_ratio_vs_floor": round(min(rps.values()), 3),
+                "events_per_s_lists": round(min(lists.values()), 1),
+                "uvicorn_ratio": round(min(uvicorn.values()), 3),
+                "floor_uvicorn_ratio": round(
+                    floor["lists100"]["events_per_s"]
+                    / results["uvicorn_batch"]["lists100"]["events_per_s"],
+                    3,  # type: ignore[index,operator]
+                ),
+                "seconds": round(time.monotonic() - t_start, 1),
+            }
+        )
     finally:
         if bare is not None:
             bare.terminate()

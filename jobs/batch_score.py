@@ -40,8 +40,13 @@ ID_COLUMNS = ("kafka_partition", "kafka_offset")
 
 def scoring_sql(spec: UseCase, since: str | None = None) -> str:
     truth = spec.target or "truth->>'segment'"
-    extra = [*ID_COLUMNS, f"CAST({spec.key} AS VARCHAR) AS entity", f"timestamp AS {training.TIME}",
-             "event_date", f"{truth} AS truth"]  # fmt: skip
+    extra = [
+        *ID_COLUMNS,
+        f"CAST({spec.key} AS VARCHAR) AS entity",
+        f"timestamp AS {training.TIME}",
+        "event_date",
+        f"{truth} AS truth",
+    ]
     sql = feature_sql(spec.features, spec.name, extra)
     if since:
         sql += f" WHERE timestamp >= CAST('{pd.Timestamp(since).isoformat()}' AS TIMESTAMPTZ)"
@@ -74,8 +79,6 @@ class ScoreResult:
     rows_per_s: float
 
 
-
-
 def score(
     settings: Settings, usecase: str, since: str | None = None, version: int | None = None
 ) -> ScoreResult:
@@ -98,19 +101,28 @@ def score(
     step = max(BATCH_ROWS, -(-rows.num_rows // (SCORERS * 4)))
     blocks = [rows.slice(start, step) for start in range(0, rows.num_rows, step)]
     dataset = ray.data.from_arrow(blocks).map_batches(
-        Scorer, fn_constructor_kwargs={"mlflow_uri": settings.mlflow_uri, "usecase": usecase,
-                                       "version": version},
-        batch_format="pandas", batch_size=BATCH_ROWS, concurrency=min(SCORERS, len(blocks)),
+        Scorer,
+        fn_constructor_kwargs={
+            "mlflow_uri": settings.mlflow_uri,
+            "usecase": usecase,
+            "version": version,
+        },
+        batch_format="pandas",
+        batch_size=BATCH_ROWS,
+        concurrency=min(SCORERS, len(blocks)),
         num_cpus=CPU_PER_SCORER,
-    )  # fmt: skip
+    )
     scored = pa.concat_tables(ray.get(dataset.to_arrow_refs()))
     scored = scored.append_column(
         "scored_at", pa.array([datetime.now(UTC)] * scored.num_rows, pa.timestamp("us", tz="UTC"))
     )
     write_deltalake(
-        table_uri(settings, name), _typed(spec, scored), mode="append",
-        partition_by=["event_date"], storage_options=storage_options(settings) or None,
-    )  # fmt: skip
+        table_uri(settings, name),
+        _typed(spec, scored),
+        mode="append",
+        partition_by=["event_date"],
+        storage_options=storage_options(settings) or None,
+    )
     seconds = time.monotonic() - t0
     return ScoreResult(usecase, name, scored.num_rows, version, seconds, scored.num_rows / seconds)
 
@@ -121,11 +133,18 @@ def _typed(spec: UseCase, table: pa.Table) -> pa.Table:
     prediction = pa.int64() if spec.task == "clustering" else pa.float64()
     truth = {"classification": pa.bool_(), "regression": pa.float64()}.get(spec.task, pa.string())
     stamp = pa.timestamp("us", tz="UTC")
-    schema = pa.schema([
-        ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64()), ("entity", pa.string()),
-        (training.TIME, stamp), ("event_date", pa.date32()), ("truth", truth),
-        ("prediction", prediction), ("model_version", pa.int64()), ("model_run_id", pa.string()),
-        ("scored_at", stamp),
-    ])  # fmt: skip
+    schema = pa.schema(
+        [
+            ("kafka_partition", pa.int32()),
+            ("kafka_offset", pa.int64()),
+            ("entity", pa.string()),
+            (training.TIME, stamp),
+            ("event_date", pa.date32()),
+            ("truth", truth),
+            ("prediction", prediction),
+            ("model_version", pa.int64()),
+            ("model_run_id", pa.string()),
+            ("scored_at", stamp),
+        ]
+    )
     return table.select(schema.names).cast(schema)
-

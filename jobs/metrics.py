@@ -19,9 +19,11 @@ class SweepMetrics:
     def __init__(self) -> None:
         tags = ("usecase", "outcome")
         self.duration = metrics.Histogram(
-            "rtml_sweep_duration_s", "seconds one Tune sweep took, start to promotion decision",
-            boundaries=DURATION_BOUNDARIES, tag_keys=tags,
-        )  # fmt: skip
+            "rtml_sweep_duration_s",
+            "seconds one Tune sweep took, start to promotion decision",
+            boundaries=DURATION_BOUNDARIES,
+            tag_keys=tags,
+        )
         self.sweeps = metrics.Counter("rtml_sweeps", "sweeps finished, by outcome", tag_keys=tags)
 
     def record(self, usecase: str, outcome: str, seconds: float) -> None:

@@ -20,9 +20,13 @@ from rtml.usecases import USECASES
 def main(argv: list[str] | None = None) -> int:
     from jobs.batch_score import score
 
-    parser = argparse.ArgumentParser(prog="python -m jobs.score", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.score", description=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("--usecase", required=True, choices=list(USECASES))
-    parser.add_argument("--since", default=None, help="only events at or after this date/time (UTC)")
+    parser.add_argument(
+        "--since", default=None, help="only events at or after this date/time (UTC)"
+    )
     parser.add_argument("--version", type=int, default=None, help="a model version [champion]")
     args = parser.parse_args(argv)
     result = score(get_settings(), args.usecase, args.since, args.version)

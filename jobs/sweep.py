@@ -71,13 +71,15 @@ def trial(config: dict[str, Any], usecase: str, split: training.Split) -> None:
         tune.report({"valid_loss": loss, "iterations": iteration})
         return True
 
-    model = training.fit_catboost(spec, config, split.train, split.valid, on_round=on_round,
-                                  round_every=ROUND_EVERY)  # fmt: skip
+    model = training.fit_catboost(
+        spec, config, split.train, split.valid, on_round=on_round, round_every=ROUND_EVERY
+    )
     valid = training.scores(spec, model, split.valid)
     best = model.get_best_score().get("validation", {})
     loss = float(next(iter(best.values()), math.nan))
-    tune.report({**valid, "valid_loss": loss, "iterations": model.get_best_iteration() + 1,
-                 "finished": 1})  # fmt: skip
+    tune.report(
+        {**valid, "valid_loss": loss, "iterations": model.get_best_iteration() + 1, "finished": 1}
+    )
 
 
 class Progress(tune.Callback):
@@ -89,12 +91,21 @@ class Progress(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self.done += 1
         last = trial.last_result or {}
-        self.say("PROGRESS " + json.dumps({
-            "done": self.done, "total": self.total, "trial": trial.trial_id,
-            self.metric: last.get(self.metric), "valid_loss": last.get("valid_loss"),
-            "rounds": last.get("training_iteration"), "stopped_early": "finished" not in last
-            and "silhouette" not in last,
-        }, default=str))  # fmt: skip
+        self.say(
+            "PROGRESS "
+            + json.dumps(
+                {
+                    "done": self.done,
+                    "total": self.total,
+                    "trial": trial.trial_id,
+                    self.metric: last.get(self.metric),
+                    "valid_loss": last.get("valid_loss"),
+                    "rounds": last.get("training_iteration"),
+                    "stopped_early": "finished" not in last and "silhouette" not in last,
+                },
+                default=str,
+            )
+        )
 
 
 @dataclass
@@ -131,9 +142,14 @@ def run_sweep(
     primary, higher = spec.primary_metric, spec.higher_is_better
     supervised = spec.task != "clustering"
     scheduler = (
-        ASHAScheduler(time_attr="training_iteration", metric="valid_loss", mode="min",
-                      max_t=training.MAX_ITERATIONS // ROUND_EVERY + 1, grace_period=2,
-                      reduction_factor=3)  # fmt: skip
+        ASHAScheduler(
+            time_attr="training_iteration",
+            metric="valid_loss",
+            mode="min",
+            max_t=training.MAX_ITERATIONS // ROUND_EVERY + 1,
+            grace_period=2,
+            reduction_factor=3,
+        )
         if supervised
         else None
     )
@@ -144,7 +160,9 @@ def run_sweep(
         trainable,
         param_space=search_space(spec),
         tune_config=tune.TuneConfig(
-            num_samples=trials, scheduler=scheduler, max_concurrent_trials=concurrency,
+            num_samples=trials,
+            scheduler=scheduler,
+            max_concurrent_trials=concurrency,
             # A fresh actor per trial re-imports CatBoost, pandas and MLflow (~10 s each on this
             # busy box); reused ones only fetch the next configuration.
             reuse_actors=True,
@@ -154,11 +172,13 @@ def run_sweep(
             storage_path=str((settings.state_dir / "tune").resolve()),
             callbacks=[
                 MLflowLoggerCallback(
-                    tracking_uri=settings.mlflow_uri, registry_uri=settings.mlflow_uri,
-                    experiment_name=f"rtml-{usecase}-tune", tags={"sweep": sweep_id},
+                    tracking_uri=settings.mlflow_uri,
+                    registry_uri=settings.mlflow_uri,
+                    experiment_name=f"rtml-{usecase}-tune",
+                    tags={"sweep": sweep_id},
                 ),
                 Progress(trials, primary, say),
-            ],  # fmt: skip
+            ],
             verbose=0,
         ),
     )
@@ -175,17 +195,31 @@ def run_sweep(
     best_valid = {k: float(best.metrics[k]) for k in _metric_names(spec) if k in best.metrics}
     say(f"best of {len(finished)} finished trials: {config} → valid {best_valid}")
     trained = training.train_register_gate(
-        settings, usecase, config, split, tags={"sweep": sweep_id, "trials": str(trials)},
+        settings,
+        usecase,
+        config,
+        split,
+        tags={"sweep": sweep_id, "trials": str(trials)},
         run_name=f"{usecase}-{sweep_id}-final",
-    )  # fmt: skip
+    )
     gate = trained.gate
-    say(f"registered version {trained.version}: holdout {trained.holdout}; gate: {gate.decision} "
+    say(
+        f"registered version {trained.version}: holdout {trained.holdout}; gate: {gate.decision} "
         f"({gate.metric} {gate.candidate_score:.4g} vs champion v{gate.champion_version} "
-        f"{gate.champion_score})")  # fmt: skip
+        f"{gate.champion_score})"
+    )
     return SweepResult(
-        usecase, trials, split.sizes(), config, best_valid, trained.version, trained.holdout,
-        trained.oracle, asdict(gate), time.monotonic() - t0,
-    )  # fmt: skip
+        usecase,
+        trials,
+        split.sizes(),
+        config,
+        best_valid,
+        trained.version,
+        trained.holdout,
+        trained.oracle,
+        asdict(gate),
+        time.monotonic() - t0,
+    )
 
 
 def _say(line: str) -> None:
@@ -201,6 +235,8 @@ def _signed(sign: int, value: Any) -> float:
 
 
 def _metric_names(spec: UseCase) -> list[str]:
-    return {"classification": ["fbeta", "precision", "recall", "roc_auc"],
-            "regression": ["mae", "rmse", "r2"],
-            "clustering": ["silhouette", "ari"]}[spec.task]  # fmt: skip
+    return {
+        "classification": ["fbeta", "precision", "recall", "roc_auc"],
+        "regression": ["mae", "rmse", "r2"],
+        "clustering": ["silhouette", "ari"],
+    }[spec.task]

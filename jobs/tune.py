@@ -30,7 +30,9 @@ def interval(text: str) -> float:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m jobs.tune", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.tune", description=__doc__.split("\n\n")[1]
+    )
     parser.add_argument("--usecase", required=True, choices=list(USECASES))
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--max-rows", type=int, default=None, help="only the newest N rows")
@@ -49,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             result = run_sweep(settings, args.usecase, args.trials, args.max_rows, args.concurrency)
             print("RESULT " + json.dumps(asdict(result), default=str), flush=True)
-            _record(args.usecase, "kept" if result.gate["decision"] == "rejected" else "promoted", started)
-        except Exception as exc:  # noqa: BLE001  (a periodic sweep outlives one bad round)
+            _record(
+                args.usecase,
+                "kept" if result.gate["decision"] == "rejected" else "promoted",
+                started,
+            )
+        except Exception as exc:
             _record(args.usecase, "failed", started)
             if args.every is None:
                 raise
@@ -73,7 +79,9 @@ def _record(usecase: str, outcome: str, started: float) -> None:
         sweep_metrics().record(usecase, outcome, time.monotonic() - started)
         wait_for_export()
     except Exception as exc:  # noqa: BLE001  (metrics never fail a sweep)
-        print(f"sweep metrics not recorded: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        print(
+            f"sweep metrics not recorded: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True
+        )
 
 
 if __name__ == "__main__":

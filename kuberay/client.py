@@ -23,11 +23,21 @@ JOB_FINAL = {"Complete", "Failed"}
 class CustomObjects(Protocol):
     """The part of ``kubernetes.client.CustomObjectsApi`` this client uses."""
 
-    def get_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> Any: ...
-    def create_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, body: Any) -> Any: ...
-    def patch_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str, body: Any) -> Any: ...  # noqa: E501
-    def delete_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, name: str) -> Any: ...
-    def list_namespaced_custom_object(self, group: str, version: str, namespace: str, plural: str, **kw: Any) -> Any: ...
+    def get_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Any: ...
+    def create_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: Any
+    ) -> Any: ...
+    def patch_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any: ...
+    def delete_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Any: ...
+    def list_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, **kw: Any
+    ) -> Any: ...
 
 
 class KubeRayError(RuntimeError):
@@ -70,7 +80,9 @@ class KubeRay:
         plural, name = plural_of(obj), obj["metadata"]["name"]
         ns = obj["metadata"].get("namespace", self.namespace)
         if ns != self.namespace:
-            raise KubeRayError(f"{obj['kind']}/{name} is for namespace {ns!r}, not {self.namespace!r}")
+            raise KubeRayError(
+                f"{obj['kind']}/{name} is for namespace {ns!r}, not {self.namespace!r}"
+            )
         try:
             self.api.create_namespaced_custom_object(*self._args(plural), body=obj)
             return Applied(obj["kind"], name, "created")
@@ -93,7 +105,9 @@ class KubeRay:
             raise KubeRayError(f"get {kind}/{name}: {exc}") from exc
 
     def list(self, kind: str, label_selector: str = "") -> list[dict[str, Any]]:
-        found = self.api.list_namespaced_custom_object(*self._args(PLURALS[kind]), label_selector=label_selector)
+        found = self.api.list_namespaced_custom_object(
+            *self._args(PLURALS[kind]), label_selector=label_selector
+        )
         return list(found.get("items", []))
 
     def delete(self, kind: str, name: str) -> bool:
@@ -107,10 +121,15 @@ class KubeRay:
             raise KubeRayError(f"delete {kind}/{name}: {exc}") from exc
 
     def watch(
-        self, kind: str, name: str, done: Callable[[dict[str, Any]], bool], timeout_s: float = 600,
-        poll_s: float = 5.0, sleep: Callable[[float], None] = time.sleep,
+        self,
+        kind: str,
+        name: str,
+        done: Callable[[dict[str, Any]], bool],
+        timeout_s: float = 600,
+        poll_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-    ) -> Iterator[dict[str, Any]]:  # fmt: skip
+    ) -> Iterator[dict[str, Any]]:
         """Yield the object's status each time it changes, until ``done(status)`` or a timeout.
 
         Polling rather than a watch stream: a RayService changes status a few times in minutes,
@@ -135,7 +154,9 @@ class KubeRay:
 
 def service_ready(status: dict[str, Any]) -> bool:
     """A RayService serves when its Ready condition is True (KubeRay >= 1.3 conditions API)."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
+    )
 
 
 def job_finished(status: dict[str, Any]) -> bool:
@@ -150,15 +171,21 @@ def summary(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         conditions = {c.get("type"): c.get("status") for c in status.get("conditions", [])}
         apps = (status.get("activeServiceStatus") or {}).get("applicationStatuses") or {}
         return {
-            "kind": kind, "name": name, "ready": conditions.get("Ready") == "True",
+            "kind": kind,
+            "name": name,
+            "ready": conditions.get("Ready") == "True",
             "upgrading": conditions.get("UpgradeInProgress") == "True",
             "apps": {app: s.get("status") for app, s in apps.items()},
             "cluster": (status.get("activeServiceStatus") or {}).get("rayClusterName"),
-        }  # fmt: skip
+        }
     return {
-        "kind": kind, "name": name, "deployment": status.get("jobDeploymentStatus"),
-        "job": status.get("jobStatus"), "start": status.get("startTime"), "end": status.get("endTime"),
-    }  # fmt: skip
+        "kind": kind,
+        "name": name,
+        "deployment": status.get("jobDeploymentStatus"),
+        "job": status.get("jobStatus"),
+        "start": status.get("startTime"),
+        "end": status.get("endTime"),
+    }
 
 
 def connect(context: str | None = None) -> CustomObjects:

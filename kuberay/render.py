@@ -86,9 +86,16 @@ class ClusterParams:
                 raise RenderError(f"{what} {value!r} is not a DNS-1123 label (a-z, 0-9, '-')")
         kind = self.upgrade_strategy.get("type")
         if kind not in UPGRADE_TYPES:
-            raise RenderError(f"upgrade strategy {kind!r}: choose one of {', '.join(UPGRADE_TYPES)}")
-        if kind == "NewClusterWithIncrementalUpgrade" and "clusterUpgradeOptions" not in self.upgrade_strategy:
-            raise RenderError("NewClusterWithIncrementalUpgrade needs clusterUpgradeOptions (a Gateway)")
+            raise RenderError(
+                f"upgrade strategy {kind!r}: choose one of {', '.join(UPGRADE_TYPES)}"
+            )
+        if (
+            kind == "NewClusterWithIncrementalUpgrade"
+            and "clusterUpgradeOptions" not in self.upgrade_strategy
+        ):
+            raise RenderError(
+                "NewClusterWithIncrementalUpgrade needs clusterUpgradeOptions (a Gateway)"
+            )
         if not 0 <= self.serve_min <= self.serve_max or not 0 <= self.trial_min <= self.trial_max:
             raise RenderError("min replicas must be >= 0 and <= max replicas")
         if self.learner_replicas < 1 or self.learner_slots < 1:
@@ -104,7 +111,10 @@ class ClusterParams:
         return {
             "namespace": self.namespace,
             "labels": labels,
-            "pod_labels": {"app.kubernetes.io/name": "rtml", "app.kubernetes.io/instance": self.name},
+            "pod_labels": {
+                "app.kubernetes.io/name": "rtml",
+                "app.kubernetes.io/instance": self.name,
+            },
             "image": self.image,
             "image_pull_policy": self.image_pull_policy,
             "env_from": [
@@ -152,18 +162,21 @@ def serve_config_text(path: Path = SERVE_CONFIG) -> str:
 def rayservice(params: ClusterParams, serve_config: str | None = None) -> dict[str, Any]:
     """The RayService: serving and learners in one autoscaled Ray cluster."""
     params.check()
-    return render_file("rayservice.yaml", {
-        **params.common(),
-        "name": params.name,
-        "upgrade_strategy": params.upgrade_strategy,
-        "serve_config": serve_config if serve_config is not None else serve_config_text(),
-        "learner_replicas": params.learner_replicas,
-        "learner_slots": str(params.learner_slots),
-        "learner_resources": params.learner_resources,
-        "serve_min": params.serve_min,
-        "serve_max": params.serve_max,
-        "serve_resources": params.serve_resources,
-    })  # fmt: skip
+    return render_file(
+        "rayservice.yaml",
+        {
+            **params.common(),
+            "name": params.name,
+            "upgrade_strategy": params.upgrade_strategy,
+            "serve_config": serve_config if serve_config is not None else serve_config_text(),
+            "learner_replicas": params.learner_replicas,
+            "learner_slots": str(params.learner_slots),
+            "learner_resources": params.learner_resources,
+            "serve_min": params.serve_min,
+            "serve_max": params.serve_max,
+            "serve_resources": params.serve_resources,
+        },
+    )
 
 
 def sweep_name(usecase: str, stamp: str) -> str:
@@ -184,14 +197,17 @@ def rayjob_sweep(
         raise RenderError(f"unknown use case {usecase!r}; choose from {', '.join(USECASES)}")
     if trials < 1:
         raise RenderError("a sweep needs at least one trial")
-    job = render_file("rayjob-sweep.yaml", {
-        **params.common(),
-        "name": sweep_name(usecase, stamp),
-        "entrypoint": f"python -m jobs.tune --usecase {usecase} --trials {trials}",
-        "deadline_s": deadline_s,
-        "trial_min": params.trial_min,
-        "trial_max": params.trial_max,
-        "trial_resources": params.trial_resources,
-    })  # fmt: skip
+    job = render_file(
+        "rayjob-sweep.yaml",
+        {
+            **params.common(),
+            "name": sweep_name(usecase, stamp),
+            "entrypoint": f"python -m jobs.tune --usecase {usecase} --trials {trials}",
+            "deadline_s": deadline_s,
+            "trial_min": params.trial_min,
+            "trial_max": params.trial_max,
+            "trial_resources": params.trial_resources,
+        },
+    )
     job["metadata"]["labels"]["rtml.io/usecase"] = usecase
     return job

@@ -29,9 +29,9 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import rtml
+from ray_apps.learner_metrics import LearnerMetrics
 from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
 from rtml.kafka import consumer_config, producer_config
-from ray_apps.learner_metrics import LearnerMetrics
 from rtml.online import Prequential, build_model, predict_many, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.usecases import InvalidEvent, get
@@ -60,15 +60,22 @@ class OnlineLearner:
     """
 
     def __init__(
-        self, usecase: str, shard: int = 0, shards: int = 1,
-        model_overrides: dict[str, Any] | None = None, trace: bool = False,
+        self,
+        usecase: str,
+        shard: int = 0,
+        shards: int = 1,
+        model_overrides: dict[str, Any] | None = None,
+        trace: bool = False,
         settings: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings: Settings = load_settings(**(settings or {}))
         self.spec = get(usecase)
         self.shard, self.shards = shard, shards
         # the spec's defaults < settings (RTML_LEARNER_PARAMS) < this learner's own (CLI, tests)
-        self.overrides = {**self.settings.learner_params.get(usecase, {}), **(model_overrides or {})}
+        self.overrides = {
+            **self.settings.learner_params.get(usecase, {}),
+            **(model_overrides or {}),
+        }
         self.trace_enabled = trace
         key = self.settings.signing_key
         self.store = RedisCheckpoints(redis.Redis.from_url(self.settings.redis), key)
@@ -163,7 +170,7 @@ class OnlineLearner:
                 return result
             except CheckpointRefused:
                 raise
-            except Exception as exc:  # noqa: BLE001 - unreachable server: wait, then say why
+            except Exception as exc:
                 attempt += 1
                 if (not forever and attempt >= attempts) or self._stop.is_set():
                     raise
@@ -175,7 +182,7 @@ class OnlineLearner:
         try:
             if self._restore():
                 self._loop()
-        except Exception:  # the loop's own failure (not an event's): visible in status
+        except Exception:  # noqa: BLE001 - the loop's own failure (not an event's): in status
             self.error = traceback.format_exc()
 
     def _loop(self) -> None:
@@ -184,10 +191,12 @@ class OnlineLearner:
         self.dlq = Producer(producer_config(s))
         partitions = self._with_retries(lambda: self._partition_count(consumer), forever=True)
         self.partitions = owned_partitions(partitions, self.shard, self.shards)
-        consumer.assign([
-            TopicPartition(self.spec.topic, p, self.state.offsets.get(p, OFFSET_BEGINNING))
-            for p in self.partitions
-        ])  # fmt: skip
+        consumer.assign(
+            [
+                TopicPartition(self.spec.topic, p, self.state.offsets.get(p, OFFSET_BEGINNING))
+                for p in self.partitions
+            ]
+        )
         self.consumer = consumer
         gauges_at = 0.0
         while not self._stop.is_set():
@@ -205,9 +214,16 @@ class OnlineLearner:
                 self.first_event_at = self.first_event_at or now
                 self.last_event_at = now
                 learned, dead, errors = (
-                    a - b for a, b in zip((self.state.learned, self.state.dead_lettered, self.state.model_errors), before, strict=True)
-                )  # fmt: skip
-                self.metrics.batch(learned, dead - errors, errors, time.perf_counter() - t0, len(batch))
+                    a - b
+                    for a, b in zip(
+                        (self.state.learned, self.state.dead_lettered, self.state.model_errors),
+                        before,
+                        strict=True,
+                    )
+                )
+                self.metrics.batch(
+                    learned, dead - errors, errors, time.perf_counter() - t0, len(batch)
+                )
             if self._checkpoint_due():
                 with self._lock:
                     self._try_checkpoint()
@@ -236,7 +252,9 @@ class OnlineLearner:
         if self.checkpoint_error is not None:  # retry a failed one soon, but not in a tight loop
             return time.monotonic() - self.last_attempt_at >= CHECKPOINT_RETRY_S
         elapsed = time.monotonic() - self.last_checkpoint_at
-        min_gap = self.last_checkpoint_seconds * (1 - s.checkpoint_max_share) / s.checkpoint_max_share
+        min_gap = (
+            self.last_checkpoint_seconds * (1 - s.checkpoint_max_share) / s.checkpoint_max_share
+        )
         return elapsed >= min_gap and (
             self.since_checkpoint >= s.checkpoint_every_events or elapsed >= s.checkpoint_every_s
         )
@@ -329,7 +347,10 @@ class OnlineLearner:
         if blob is None:
             # Only a checkpoint this learner wrote, and only as it wrote it: what Redis holds now
             # may be another writer's, or altered.
-            if self.last_checkpoint.get("version") != version or self.last_snapshot.get("version") == version:
+            if (
+                self.last_checkpoint.get("version") != version
+                or self.last_snapshot.get("version") == version
+            ):
                 return
             blob = self.store.blob(self.spec.name, self.shard)
             if blob is None:
@@ -343,7 +364,11 @@ class OnlineLearner:
 
         def upload() -> None:
             try:
-                flat = {f"{w}.{k}": v for w in ("overall", "recent", "share_of_oracle") for k, v in report.get(w, {}).items()}
+                flat = {
+                    f"{w}.{k}": v
+                    for w in ("overall", "recent", "share_of_oracle")
+                    for k, v in report.get(w, {}).items()
+                }
                 self.snapshots.save(self.spec.name, self.shard, version, blob, flat, step=learned)
                 self.last_snapshot = {"version": version, "bytes": len(blob), "at": time.time()}
                 self.metrics.snapshot(time.time())
@@ -358,7 +383,9 @@ class OnlineLearner:
     def _refresh_gauges(self) -> None:
         lag = {}
         for p in self.partitions:
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(self.spec.topic, p), cached=True)
+            low, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.spec.topic, p), cached=True
+            )
             if high >= 0:
                 lag[p] = max(high - self.state.offsets.get(p, max(low, 0)), 0)
         self.lag = lag
@@ -376,9 +403,13 @@ class OnlineLearner:
 
     def status(self) -> dict[str, Any]:
         base = {
-            "usecase": self.spec.name, "shard": self.shard, "running": self._thread.is_alive(),
-            "error": self.error, "waiting_for": self.waiting_for, "refused": self.refused,
-        }  # fmt: skip
+            "usecase": self.spec.name,
+            "shard": self.shard,
+            "running": self._thread.is_alive(),
+            "error": self.error,
+            "waiting_for": self.waiting_for,
+            "refused": self.refused,
+        }
         if self.state is None:
             return {**base, "restoring": self.error is None, "learned": 0, "dead_lettered": 0}
         try:
@@ -482,7 +513,9 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
     }
 
 
-def start(usecase: str, shard: int = 0, shards: int = 1, node_id: str | None = None, **kwargs: Any) -> Any:
+def start(
+    usecase: str, shard: int = 0, shards: int = 1, node_id: str | None = None, **kwargs: Any
+) -> Any:
     """Start (or find) the detached, named learner actor of a use case shard.
 
     ``node_id`` prefers a Ray node (soft affinity): when that node dies, Ray restarts the learner
@@ -493,10 +526,13 @@ def start(usecase: str, shard: int = 0, shards: int = 1, node_id: str | None = N
     resource = load_settings().learner_resource  # e.g. the learner worker group's on KubeRay
     strategy = NodeAffinitySchedulingStrategy(node_id, soft=True) if node_id else None
     return RemoteLearner.options(
-        name=actor_name(usecase, shard), namespace=NAMESPACE, lifetime="detached",
-        get_if_exists=True, resources={resource: 1} if resource else None,
+        name=actor_name(usecase, shard),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        resources={resource: 1} if resource else None,
         scheduling_strategy=strategy,
-    ).remote(usecase, shard, shards, **kwargs)  # fmt: skip
+    ).remote(usecase, shard, shards, **kwargs)
 
 
 def find(usecase: str, shard: int = 0) -> Any | None:

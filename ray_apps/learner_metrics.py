@@ -28,20 +28,36 @@ class LearnerMetrics:
             "rtml_learner_events_learned", "Events learned (predicted, then learned)", base
         )
         self.dead_lettered = metrics.Counter(
-            "rtml_learner_events_dead_lettered", "Events sent to the dead-letter topic", (*base, "kind")
+            "rtml_learner_events_dead_lettered",
+            "Events sent to the dead-letter topic",
+            (*base, "kind"),
         )
         self.batch_latency = metrics.Histogram(
-            "rtml_learner_batch_latency_s", "Seconds per event of a micro-batch", PER_EVENT_BOUNDARIES, base
+            "rtml_learner_batch_latency_s",
+            "Seconds per event of a micro-batch",
+            PER_EVENT_BOUNDARIES,
+            base,
         )
-        self.lag = metrics.Gauge("rtml_learner_consumer_lag", "Events behind the partition's end", (*base, "partition"))
+        self.lag = metrics.Gauge(
+            "rtml_learner_consumer_lag", "Events behind the partition's end", (*base, "partition")
+        )
         self.checkpoint_duration = metrics.Histogram(
-            "rtml_learner_checkpoint_duration_s", "Seconds to write a checkpoint", CHECKPOINT_BOUNDARIES, base
+            "rtml_learner_checkpoint_duration_s",
+            "Seconds to write a checkpoint",
+            CHECKPOINT_BOUNDARIES,
+            base,
         )
         self.checkpoint_failures = metrics.Counter(
-            "rtml_learner_checkpoint_failures", "Checkpoints that failed (Redis or the broker away)", base
+            "rtml_learner_checkpoint_failures",
+            "Checkpoints that failed (Redis or the broker away)",
+            base,
         )
-        self.checkpoint_bytes = metrics.Gauge("rtml_learner_checkpoint_bytes", "Latest checkpoint size", base)
-        self.checkpoint_version = metrics.Gauge("rtml_learner_checkpoint_version", "Latest checkpoint version", base)
+        self.checkpoint_bytes = metrics.Gauge(
+            "rtml_learner_checkpoint_bytes", "Latest checkpoint size", base
+        )
+        self.checkpoint_version = metrics.Gauge(
+            "rtml_learner_checkpoint_version", "Latest checkpoint version", base
+        )
         self.checkpoint_time = metrics.Gauge(
             "rtml_learner_checkpoint_timestamp_s", "Unix time of the latest checkpoint", base
         )
@@ -49,10 +65,14 @@ class LearnerMetrics:
             "rtml_learner_snapshot_timestamp_s", "Unix time of the latest MLflow snapshot", base
         )
         self.model_metric = metrics.Gauge(
-            "rtml_online_metric", "Prequential metrics of the online model", (*base, "metric", "window")
+            "rtml_online_metric",
+            "Prequential metrics of the online model",
+            (*base, "metric", "window"),
         )
 
-    def batch(self, learned: int, invalid: int, model_errors: int, seconds: float, events: int) -> None:
+    def batch(
+        self, learned: int, invalid: int, model_errors: int, seconds: float, events: int
+    ) -> None:
         if learned:
             self.learned.inc(learned, self.tags)
         if invalid:
@@ -95,4 +115,6 @@ class LearnerMetrics:
                 if isinstance(value, float | int) and math.isfinite(value):
                     self.model_metric.set(value, {**self.tags, "metric": name, "window": window})
         if "n_clusters" in report:
-            self.model_metric.set(report["n_clusters"], {**self.tags, "metric": "n_clusters", "window": "overall"})
+            self.model_metric.set(
+                report["n_clusters"], {**self.tags, "metric": "n_clusters", "window": "overall"}
+            )

@@ -109,7 +109,7 @@ _UNSEEDED = random.Random()
 
 
 def loads(blob: bytes, key: bytes) -> Checkpoint:
-    return pickle.loads(verify(blob, key))  # noqa: S301 - verified above
+    return pickle.loads(verify(blob, key))
 
 
 class RedisCheckpoints:
@@ -208,18 +208,32 @@ class MlflowSnapshots:
         runs = self.client.search_runs(
             [self._experiment_id()],
             filter_string=f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'",
-            order_by=["attributes.start_time DESC"], max_results=1,
-        )  # fmt: skip
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
         if runs:
             return runs[0]
         if not create:
             return None
         return self.client.create_run(
-            self._experiment_id(), run_name=f"learner-{usecase}-{shard}",
-            tags={"rtml.learner": f"{usecase}-{shard}", "rtml.active": "true", "rtml.usecase": usecase},
-        )  # fmt: skip
+            self._experiment_id(),
+            run_name=f"learner-{usecase}-{shard}",
+            tags={
+                "rtml.learner": f"{usecase}-{shard}",
+                "rtml.active": "true",
+                "rtml.usecase": usecase,
+            },
+        )
 
-    def save(self, usecase: str, shard: int, version: int, blob: bytes, metrics: dict[str, float], step: int) -> None:
+    def save(
+        self,
+        usecase: str,
+        shard: int,
+        version: int,
+        blob: bytes,
+        metrics: dict[str, float],
+        step: int,
+    ) -> None:
         import tempfile
         from pathlib import Path
 
@@ -238,9 +252,12 @@ class MlflowSnapshots:
         self.client.log_batch(
             run_id,
             metrics=[Metric(k, v, now, step) for k, v in finite.items()],
-            tags=[RunTag("rtml.snapshot_slot", slot), RunTag("rtml.snapshot_version", str(version)),
-                  RunTag("rtml.snapshot_time", str(time.time()))],
-        )  # fmt: skip
+            tags=[
+                RunTag("rtml.snapshot_slot", slot),
+                RunTag("rtml.snapshot_version", str(version)),
+                RunTag("rtml.snapshot_time", str(time.time())),
+            ],
+        )
 
     def load(self, usecase: str, shard: int) -> tuple[int, Checkpoint] | None:
         """The latest snapshot, verified; ``None`` when the learner has none."""
@@ -250,9 +267,14 @@ class MlflowSnapshots:
         run = self._run(usecase, shard, create=False)
         if run is None or "rtml.snapshot_slot" not in run.data.tags:
             return None
-        slot, version = run.data.tags["rtml.snapshot_slot"], int(run.data.tags["rtml.snapshot_version"])
+        slot, version = (
+            run.data.tags["rtml.snapshot_slot"],
+            int(run.data.tags["rtml.snapshot_version"]),
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            local = self.client.download_artifacts(run.info.run_id, f"checkpoint/checkpoint-{slot}.bin", tmp)
+            local = self.client.download_artifacts(
+                run.info.run_id, f"checkpoint/checkpoint-{slot}.bin", tmp
+            )
             return version, loads(Path(local).read_bytes(), self.key)
 
     def forget(self, usecase: str, shard: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -25,9 +25,10 @@ app = typer.Typer(
 )
 
 PartsOption = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
-        "--part", "-p",
+        "--part",
+        "-p",
         help="Only this part (repeatable): kafka, redis, mlflow, ray, prometheus, lakehouse, "
         "producers.",
     ),
@@ -48,9 +49,13 @@ def _status_table(rows: list) -> Table:
         total += r.memory_bytes
         c = colour.get(r.state, "red")
         table.add_row(
-            r.name, f"[{c}]{r.state}[/{c}]", r.address, str(r.pid or ""),
-            _gib(r.memory_bytes) if r.memory_bytes else "", r.detail,
-        )  # fmt: skip
+            r.name,
+            f"[{c}]{r.state}[/{c}]",
+            r.address,
+            str(r.pid or ""),
+            _gib(r.memory_bytes) if r.memory_bytes else "",
+            r.detail,
+        )
     table.add_row("total", "", "", "", _gib(total), "", style="bold")
     return table
 
@@ -109,11 +114,13 @@ UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, 
 @app.command()
 def produce(
     usecase: UsecaseArg,
-    rate: Annotated[float, typer.Option(help="Events/s per use case; 0 = as fast as possible.")] = 100.0,
+    rate: Annotated[
+        float, typer.Option(help="Events/s per use case; 0 = as fast as possible.")
+    ] = 100.0,
     count: Annotated[int, typer.Option(help="Events per use case; 0 = until interrupted.")] = 1000,
-    seed: Annotated[Optional[int], typer.Option(help="Generator seed [default: RTML_SEED].")] = None,
+    seed: Annotated[int | None, typer.Option(help="Generator seed [default: RTML_SEED].")] = None,
     metrics_port: Annotated[
-        Optional[int], typer.Option(help="Serve Prometheus metrics on this port.")
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
@@ -135,16 +142,24 @@ def produce(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     bar = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, disable=not progress,
-    )  # fmt: skip
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not progress,
+    )
     with bar:
         tasks = {n: bar.add_task(f"{n} → {USECASES[n].topic}", total=count or None) for n in names}
         report = run(
-            settings, names, rate=rate, count=count, seed=seed,
+            settings,
+            names,
+            rate=rate,
+            count=count,
+            seed=seed,
             progress=lambda n, done: bar.update(tasks[n], completed=done),
             should_stop=lambda: stopping,
-        )  # fmt: skip
+        )
     rate_s = report.delivered / report.seconds if report.seconds else 0.0
     console.print(
         f"delivered {report.delivered}, failed {report.failed}, undelivered {report.undelivered} "

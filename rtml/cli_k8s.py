@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import replace
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 import yaml
 
 from rtml.cli_common import console, err, usecase_names
 
-app = typer.Typer(help="rtml on Kubernetes: the RayService and Tune sweeps as RayJobs (KubeRay).",
-                  no_args_is_help=True)  # fmt: skip
+app = typer.Typer(
+    help="rtml on Kubernetes: the RayService and Tune sweeps as RayJobs (KubeRay).",
+    no_args_is_help=True,
+)
 
 
 def _params(ctx: typer.Context) -> Any:
@@ -28,16 +30,30 @@ def _params(ctx: typer.Context) -> Any:
 @app.callback()
 def options(
     ctx: typer.Context,
-    namespace: Annotated[str, typer.Option(envvar="RTML_K8S_NAMESPACE", help="Namespace of rtml.")] = "rtml",
-    name: Annotated[str, typer.Option(envvar="RTML_K8S_NAME", help="Release name (RayService name).")] = "rtml",
-    image: Annotated[Optional[str], typer.Option(envvar="RTML_K8S_IMAGE", help="rtml image.")] = None,
-    config_map: Annotated[Optional[str], typer.Option(envvar="RTML_K8S_CONFIG_MAP",
-                                                      help="ConfigMap of RTML_* settings.")] = None,
-    secret: Annotated[Optional[str], typer.Option(envvar="RTML_K8S_SECRET_NAME", help="Secret of RTML_* secrets.")] = None,
-    params_json: Annotated[Optional[str], typer.Option("--params", envvar="RTML_K8S_PARAMS",
-                                                       help="JSON of cluster parameters (sizes).")] = None,
-    context: Annotated[Optional[str], typer.Option(help="kubeconfig context (default: current).")] = None,
-) -> None:  # fmt: skip
+    namespace: Annotated[
+        str, typer.Option(envvar="RTML_K8S_NAMESPACE", help="Namespace of rtml.")
+    ] = "rtml",
+    name: Annotated[
+        str, typer.Option(envvar="RTML_K8S_NAME", help="Release name (RayService name).")
+    ] = "rtml",
+    image: Annotated[str | None, typer.Option(envvar="RTML_K8S_IMAGE", help="rtml image.")] = None,
+    config_map: Annotated[
+        str | None,
+        typer.Option(envvar="RTML_K8S_CONFIG_MAP", help="ConfigMap of RTML_* settings."),
+    ] = None,
+    secret: Annotated[
+        str | None, typer.Option(envvar="RTML_K8S_SECRET_NAME", help="Secret of RTML_* secrets.")
+    ] = None,
+    params_json: Annotated[
+        str | None,
+        typer.Option(
+            "--params", envvar="RTML_K8S_PARAMS", help="JSON of cluster parameters (sizes)."
+        ),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option(help="kubeconfig context (default: current).")
+    ] = None,
+) -> None:
     """Where rtml lives on the cluster."""
     from kuberay.render import ClusterParams, RenderError
 
@@ -97,9 +113,11 @@ def _watch(client: Any, kind: str, name: str, done: Any, timeout_s: float) -> No
 @app.command()
 def render(
     ctx: typer.Context,
-    sweep: Annotated[Optional[str], typer.Option(help="Render a sweep RayJob for this use case instead.")] = None,
+    sweep: Annotated[
+        str | None, typer.Option(help="Render a sweep RayJob for this use case instead.")
+    ] = None,
     trials: Annotated[int, typer.Option(min=1)] = 16,
-) -> None:  # fmt: skip
+) -> None:
     """Print the RayService (or a sweep RayJob) as YAML, for `kubectl apply -f -` or review."""
     from kuberay import render as r
 
@@ -107,7 +125,9 @@ def render(
     if sweep is None:
         obj = _render_or_exit(lambda: r.rayservice(params))
     else:
-        obj = _render_or_exit(lambda: r.rayjob_sweep(params, usecase_names(sweep)[0], trials, _stamp()))
+        obj = _render_or_exit(
+            lambda: r.rayjob_sweep(params, usecase_names(sweep)[0], trials, _stamp())
+        )
     typer.echo(yaml.safe_dump(obj, sort_keys=False), nl=False)
 
 
@@ -116,7 +136,7 @@ def apply(
     ctx: typer.Context,
     wait: Annotated[bool, typer.Option(help="Wait until the RayService is Ready.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 1200,
-) -> None:  # fmt: skip
+) -> None:
     """Create the RayService, or patch it to the rendered one (a Serve-config change is applied in
     place; a cluster change starts the upgrade its strategy says)."""
     from kuberay import render as r
@@ -141,7 +161,7 @@ def submit_sweep(
     trials: Annotated[int, typer.Option(min=1, help="Tune trials.")] = 16,
     wait: Annotated[bool, typer.Option(help="Wait until the job has finished.")] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 6 * 3600,
-) -> None:  # fmt: skip
+) -> None:
     """Submit a Tune sweep as a RayJob on a cluster of its own (deleted when the job ends)."""
     from kuberay import render as r
     from kuberay.client import KubeRayError, job_finished
@@ -173,8 +193,11 @@ def status(
     params = _params(ctx)
     rows = []
     service = client.get("RayService", params.name)
-    rows.append(summary("RayService", service) if service else {"kind": "RayService", "name": params.name,
-                                                                 "ready": False, "missing": True})
+    rows.append(
+        summary("RayService", service)
+        if service
+        else {"kind": "RayService", "name": params.name, "ready": False, "missing": True}
+    )
     selector = f"app.kubernetes.io/instance={params.name},rtml.io/usecase"
     rows += [summary("RayJob", job) for job in client.list("RayJob", label_selector=selector)]
     if as_json:
@@ -187,8 +210,10 @@ def status(
 @app.command()
 def delete(
     ctx: typer.Context,
-    job: Annotated[Optional[str], typer.Option(help="Delete this RayJob instead of the RayService.")] = None,
-) -> None:  # fmt: skip
+    job: Annotated[
+        str | None, typer.Option(help="Delete this RayJob instead of the RayService.")
+    ] = None,
+) -> None:
     """Delete the RayService (its Ray cluster goes with it), or one RayJob."""
     client = _client(ctx)
     kind, name = ("RayJob", job) if job else ("RayService", _params(ctx).name)

@@ -8,13 +8,12 @@ the commands, so ``rtml --help`` remains fast.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from rtml.cli_common import console, err, settings_or_exit
-
 
 app = typer.Typer()
 lakehouse = typer.Typer(
@@ -24,7 +23,7 @@ lakehouse = typer.Typer(
 app.add_typer(lakehouse, name="lakehouse")
 
 TablesArg = Annotated[
-    Optional[list[str]], typer.Argument(help="Tables (tfd, eta, ecci, quarantine); default: all.")
+    list[str] | None, typer.Argument(help="Tables (tfd, eta, ecci, quarantine); default: all.")
 ]
 
 
@@ -69,7 +68,9 @@ def stop() -> None:
     """Stop the lakehouse job (its checkpoints keep its place in every topic)."""
     from rtml.stack import local
 
-    if not local.down(settings_or_exit(), ["lakehouse"], report=lambda line: console.print(f"  {line}")):
+    if not local.down(
+        settings_or_exit(), ["lakehouse"], report=lambda line: console.print(f"  {line}")
+    ):
         console.print("the lakehouse was not running")
 
 
@@ -87,25 +88,53 @@ def status(
     job = Lakehouse(settings).job_status() or {}
     tables = Lake(settings).info()
     if as_json:
-        print(json.dumps({
-            "part": row.__dict__, "queries": job.get("queries", {}),
-            "tables": [{"name": t.name, "rows": t.rows, "files": t.files, "version": t.version,
-                        "uri": t.uri} for t in tables],
-        }))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "part": row.__dict__,
+                    "queries": job.get("queries", {}),
+                    "tables": [
+                        {
+                            "name": t.name,
+                            "rows": t.rows,
+                            "files": t.files,
+                            "version": t.version,
+                            "uri": t.uri,
+                        }
+                        for t in tables
+                    ],
+                }
+            )
+        )
         return
     memory = f", {row.memory_bytes / 2**20:.0f} MiB" if row.memory_bytes else ""
     console.print(f"lakehouse: {row.state} (pid {row.pid or '-'}{memory}), lake at {row.address}")
     if job.get("queries"):
         streams = Table(title="streams")
-        for column in ("use case", "active", "batch", "rows landed", "quarantined", "last batch rows",
-                       "rows/s", "last progress", "error"):  # fmt: skip
+        for column in (
+            "use case",
+            "active",
+            "batch",
+            "rows landed",
+            "quarantined",
+            "last batch rows",
+            "rows/s",
+            "last progress",
+            "error",
+        ):
             streams.add_column(column)
         for name, q in job["queries"].items():
             streams.add_row(
-                name, str(q["active"]), str(q["batch"]), str(q["rows"]), str(q["quarantined"]),
-                str(q["last_input_rows"]), f"{q['rows_per_s'] or 0:.1f}", str(q["progress_at"] or ""),
+                name,
+                str(q["active"]),
+                str(q["batch"]),
+                str(q["rows"]),
+                str(q["quarantined"]),
+                str(q["last_input_rows"]),
+                f"{q['rows_per_s'] or 0:.1f}",
+                str(q["progress_at"] or ""),
                 str(q["error"] or ""),
-            )  # fmt: skip
+            )
         console.print(streams)
     _print_tables(tables)
 
@@ -164,17 +193,15 @@ def vacuum(
 
 @app.command()
 def sql(
-    query: Annotated[
-        Optional[str], typer.Argument(help="One SELECT over the lake's tables.")
-    ] = None,
+    query: Annotated[str | None, typer.Argument(help="One SELECT over the lake's tables.")] = None,
     tables: Annotated[
         bool, typer.Option("--tables", help="List tables, columns and rows.")
     ] = False,
     limit: Annotated[
-        Optional[int], typer.Option(help="Most rows [default: RTML_SQL_ROW_LIMIT].")
+        int | None, typer.Option(help="Most rows [default: RTML_SQL_ROW_LIMIT].")
     ] = None,
     timeout: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(help="Seconds before it is interrupted [default: RTML_SQL_TIMEOUT_S]."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Rows as JSON lines.")] = False,

@@ -12,7 +12,9 @@ import ray_apps  # noqa: F401  (configures Ray's environment before any `import 
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.usecases import USECASES
 
-app = typer.Typer(help="Online learners: Ray actors that learn each use case from Kafka.", no_args_is_help=True)
+app = typer.Typer(
+    help="Online learners: Ray actors that learn each use case from Kafka.", no_args_is_help=True
+)
 
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, or 'all'.")]
 
@@ -47,7 +49,8 @@ def start(
     param: Annotated[
         list[str],
         typer.Option(
-            "--param", "-P",
+            "--param",
+            "-P",
             help="Online model hyperparameter over the spec's default and RTML_LEARNER_PARAMS "
             "(repeatable), e.g. -P n_models=5. Applies to a learner that is not running yet.",
         ),
@@ -62,7 +65,11 @@ def start(
         shards = settings.learner_shards
         for shard in range(shards):
             learner.start(
-                name, shard, shards, model_overrides=overrides, settings=learner.service_addresses(settings)
+                name,
+                shard,
+                shards,
+                model_overrides=overrides,
+                settings=learner.service_addresses(settings),
             )
             console.print(f"{name}[{shard}/{shards}]: started (or already running)")
 
@@ -95,12 +102,25 @@ def status(
     for name in names:
         for shard in range(settings_or_exit().learner_shards):
             handle = learner.find(name, shard)
-            rows.append(ray.get(handle.status.remote()) if handle else {"usecase": name, "shard": shard, "running": False})
+            rows.append(
+                ray.get(handle.status.remote())
+                if handle
+                else {"usecase": name, "shard": shard, "running": False}
+            )
     if as_json:
         print(json.dumps(rows, default=str))
         return
     table = Table(title="rtml learners")
-    for column in ("learner", "running", "learned", "events/s", "dead letters", "lag", "checkpoint", "primary metric"):
+    for column in (
+        "learner",
+        "running",
+        "learned",
+        "events/s",
+        "dead letters",
+        "lag",
+        "checkpoint",
+        "primary metric",
+    ):
         table.add_column(column)
     for r in rows:
         m = r.get("metrics", {})
@@ -109,16 +129,21 @@ def status(
         share = m.get("share_of_oracle", {}).get(primary) if primary else None
         ck = r.get("checkpoint", {})
         table.add_row(
-            f"{r['usecase']}[{r['shard']}]", _running(r), str(r.get("learned", "")),
-            str(r.get("events_per_s", "")), str(r.get("dead_lettered", "")),
+            f"{r['usecase']}[{r['shard']}]",
+            _running(r),
+            str(r.get("learned", "")),
+            str(r.get("events_per_s", "")),
+            str(r.get("dead_lettered", "")),
             " ".join(f"p{p}:{n}" for p, n in sorted(r.get("lag", {}).items())),
             f"v{ck.get('version')} {ck.get('age_s', 0):.0f}s ago" if ck.get("version") else "",
             f"{primary} {value:.4g} ({share:.0%} of oracle)" if value is not None and share else "",
-        )  # fmt: skip
+        )
     console.print(table)
     for r in rows:
         if r.get("error"):
-            err.print(f"[red]{r['usecase']}[{r['shard']}]: {r['error'].strip().splitlines()[-1]}[/red]")
+            err.print(
+                f"[red]{r['usecase']}[{r['shard']}]: {r['error'].strip().splitlines()[-1]}[/red]"
+            )
 
 
 def _running(row: dict) -> str:
@@ -138,6 +163,8 @@ def reset(usecase: UsecaseArg) -> None:
     for name in names:
         for shard in range(settings.learner_shards):
             if learner.find(name, shard) is not None:
-                raise typer.BadParameter(f"{name}[{shard}] is running: `rtml learn stop {name}` first")
+                raise typer.BadParameter(
+                    f"{name}[{shard}] is running: `rtml learn stop {name}` first"
+                )
             forget(settings, name, shard)
             console.print(f"{name}[{shard}]: checkpoint deleted, MLflow snapshots retired")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import click
 import typer
@@ -82,12 +82,15 @@ def _finish(client: Any, job_id: str, status: str, tail: list[str]) -> None:
 def train(
     usecase: UsecaseArg,
     trials: Annotated[int, typer.Option(help="Configurations to try.")] = 16,
-    max_rows: Annotated[Optional[int], typer.Option(help="Only the newest N rows.")] = None,
+    max_rows: Annotated[int | None, typer.Option(help="Only the newest N rows.")] = None,
     every: Annotated[
-        Optional[str], typer.Option(help="Sweep again at this interval (30m, 1h, 1d) until stopped.")
+        str | None,
+        typer.Option(help="Sweep again at this interval (30m, 1h, 1d) until stopped."),
     ] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Submit and return.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")
+    ] = False,
 ) -> None:
     """Sweep the use case's batch model on Ray Tune (a Ray job), register the best in MLflow and
     make it champion if it beats the current one on the same holdout."""
@@ -102,8 +105,14 @@ def train(
         return
     log: list[str] = []
     said = SweepLog()
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TextColumn("{task.fields[best]}"), console=err)  # fmt: skip
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[best]}"),
+        console=err,
+    )
     with bar:
         task = bar.add_task(f"{name} trials", total=trials, best="")
 
@@ -112,8 +121,12 @@ def train(
             done = len(said.progress)
             said.read(line)
             if len(said.progress) > done:
-                bar.update(task, completed=said.progress[-1]["done"], total=said.progress[-1]["total"])
-            elif line.startswith("rtml: ") or (verbose and not line.startswith(("SWEEP ", "RESULT "))):
+                bar.update(
+                    task, completed=said.progress[-1]["done"], total=said.progress[-1]["total"]
+                )
+            elif line.startswith("rtml: ") or (
+                verbose and not line.startswith(("SWEEP ", "RESULT "))
+            ):
                 bar.console.print(line.removeprefix("rtml: "), markup=False, highlight=False)
 
         status = follow(client, job_id, on_line)
@@ -124,18 +137,27 @@ def train(
         console.print(
             f"{name}: version {result['version']} — holdout {json.dumps(result['holdout'])}; "
             f"gate [bold]{gate['decision']}[/bold] ({gate['metric']} {gate['candidate_score']:.4g}"
-            + (f" vs champion v{gate['champion_version']} {gate['champion_score']:.4g})"
-               if gate["champion_score"] is not None else ")")
+            + (
+                f" vs champion v{gate['champion_version']} {gate['champion_score']:.4g})"
+                if gate["champion_score"] is not None
+                else ")"
+            )
             + f" in {result['seconds']:.0f}s"
-        )  # fmt: skip
+        )
 
 
 @app.command()
 def score(
     usecase: UsecaseArg,
-    since: Annotated[Optional[str], typer.Option(help="Only events at or after this date (UTC).")] = None,
-    version: Annotated[Optional[int], typer.Option(help="A model version [default: champion].")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")] = False,
+    since: Annotated[
+        str | None, typer.Option(help="Only events at or after this date (UTC).")
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="A model version [default: champion].")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show the job's whole log.")
+    ] = False,
 ) -> None:
     """Score the use case's lake rows with the champion on Ray Data (a Ray job) and append them
     to the <usecase>_predictions table."""
@@ -179,10 +201,11 @@ class _ModelsGroup(TyperGroup):
 
 
 models = typer.Typer(
-    cls=_ModelsGroup, no_args_is_help=True,
+    cls=_ModelsGroup,
+    no_args_is_help=True,
     help="Batch model versions in the MLflow registry: `rtml models USECASE` lists them; "
-         "promote and rollback move the champion alias.",
-)  # fmt: skip
+    "promote and rollback move the champion alias.",
+)
 app.add_typer(models, name="models")
 
 
@@ -213,10 +236,20 @@ def list_versions(
     if not found:
         console.print(f"no versions of {registry.model_name(name)} yet: `rtml train {name}`")
         return
-    table = Table(title=f"{registry.model_name(name)} (primary: {spec.primary_metric}, "
-                        f"{'higher' if spec.higher_is_better else 'lower'} is better)")  # fmt: skip
+    table = Table(
+        title=f"{registry.model_name(name)} (primary: {spec.primary_metric}, "
+        f"{'higher' if spec.higher_is_better else 'lower'} is better)"
+    )
     metrics = sorted({m for v in found for m in v.metrics}, key=lambda m: m != spec.primary_metric)
-    for column in ("version", "aliases", *metrics, "share of oracle", "gate", "vs champion", "created"):
+    for column in (
+        "version",
+        "aliases",
+        *metrics,
+        "share of oracle",
+        "gate",
+        "vs champion",
+        "created",
+    ):
         table.add_column(column)
     for v in found:
         t = v.tags
@@ -225,16 +258,21 @@ def list_versions(
             versus = f"v{t['gate.champion_version']} {float(t['gate.champion_score']):.4g}"
         share = t.get("share_of_oracle")
         table.add_row(
-            str(v.version), ", ".join(v.aliases),
+            str(v.version),
+            ", ".join(v.aliases),
             *(f"{v.metrics[m]:.4g}" if m in v.metrics else "" for m in metrics),
-            f"{float(share):.0%}" if share else "", v.gate, versus,
+            f"{float(share):.0%}" if share else "",
+            v.gate,
+            versus,
             time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)),
-        )  # fmt: skip
+        )
     console.print(table)
 
 
 @models.command()
-def promote(usecase: UsecaseArg, version: Annotated[int, typer.Argument(help="The version.")]) -> None:
+def promote(
+    usecase: UsecaseArg, version: Annotated[int, typer.Argument(help="The version.")]
+) -> None:
     """Make a version champion by hand (the gate is bypassed; the move is recorded)."""
     from rtml import registry
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import secrets
 import shutil
+import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -28,16 +28,24 @@ def _names(scenario: list[str], run_all: bool) -> list[str]:
     unknown = [n for n in scenario if n not in table]
     if unknown or not scenario:
         lines = "\n".join(f"  {s.name:16} {s.summary}" for s in table.values())
-        what = f"unknown scenario(s) {', '.join(unknown)}" if unknown else "name scenarios, or --all"
+        what = (
+            f"unknown scenario(s) {', '.join(unknown)}" if unknown else "name scenarios, or --all"
+        )
         err.print(f"[red]{what}[/red]\nscenarios:\n{lines}")
         raise typer.Exit(2)
     return scenario
 
 
 def verify(
-    scenario: Annotated[Optional[list[str]], typer.Argument(help="Scenarios to run (see --all).")] = None,
-    run_all: Annotated[bool, typer.Option("--all", help="Run every scenario, in sequence.")] = False,
-    long: Annotated[bool, typer.Option("--long", help="Longer streams and more faults (minutes to hours).")] = False,
+    scenario: Annotated[
+        list[str] | None, typer.Argument(help="Scenarios to run (see --all).")
+    ] = None,
+    run_all: Annotated[
+        bool, typer.Option("--all", help="Run every scenario, in sequence.")
+    ] = False,
+    long: Annotated[
+        bool, typer.Option("--long", help="Longer streams and more faults (minutes to hours).")
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the faults' moments and of the events.")] = 7,
     here: Annotated[
         bool,
@@ -48,8 +56,12 @@ def verify(
             "wipes Redis and redeploys the API.",
         ),
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask before disrupting the stack (--here).")] = False,
-    keep: Annotated[bool, typer.Option("--keep", help="Leave the sandbox stack running afterwards.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before disrupting the stack (--here).")
+    ] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Leave the sandbox stack running afterwards.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the verdicts as JSON.")] = False,
 ) -> None:
     """Make trouble on purpose and count what survives: every scenario ends in a verdict.
@@ -79,7 +91,9 @@ def verify(
         local.down(settings)
         shutil.rmtree(settings.state_dir, ignore_errors=True)
     out = err if as_json else console  # with --json, stdout holds the JSON alone
-    out.print(f"stack: {', '.join(parts)} ({'yours' if here else f'sandbox in {settings.state_dir}'})")
+    out.print(
+        f"stack: {', '.join(parts)} ({'yours' if here else f'sandbox in {settings.state_dir}'})"
+    )
     rows = local.up(settings, stack_parts, report=lambda line: out.print(f"  {line}"))
     if any(r.state in ("failed", "unhealthy") for r in rows):
         err.print(f"[red]the stack did not come up: {[(r.name, r.state) for r in rows]}[/red]")
@@ -87,15 +101,22 @@ def verify(
     from rtml.verify.context import Context
     from rtml.verify.session import session
 
-    ctx = Context(settings, seed=seed, long=long, say=lambda line: out.print(line, highlight=False),
-                  api_token=secrets.token_urlsafe(16))  # fmt: skip
+    ctx = Context(
+        settings,
+        seed=seed,
+        long=long,
+        say=lambda line: out.print(line, highlight=False),
+        api_token=secrets.token_urlsafe(16),
+    )
     real_stdout = sys.stdout
     try:
         # With --json, stdout holds the JSON alone: what libraries print (MLflow's run links) goes
         # to stderr with the progress.
-        with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
-            with session(ctx, api="api" in parts, restore_api=here):
-                verdicts = [v.run_scenario(v.all_scenarios()[n], ctx) for n in names]
+        with (
+            contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout),
+            session(ctx, api="api" in parts, restore_api=here),
+        ):
+            verdicts = [v.run_scenario(v.all_scenarios()[n], ctx) for n in names]
     finally:
         if not here and not keep:
             local.down(settings)
@@ -125,16 +146,25 @@ def _table(verdicts) -> Table:
         colour = "green" if x.passed else "red"
         counts = "; ".join(f"{k}: {_short(v)}" for k, v in x.counts.items())
         # timings beside the counts (never part of the verdict)
-        figures = "; ".join(f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in x.figures.items())
-        table.add_row(x.scenario, f"[{colour}]{'passed' if x.passed else 'FAILED'}[/{colour}]", counts,
-                      figures, f"{x.seconds:.0f}")  # fmt: skip
+        figures = "; ".join(
+            f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in x.figures.items()
+        )
+        table.add_row(
+            x.scenario,
+            f"[{colour}]{'passed' if x.passed else 'FAILED'}[/{colour}]",
+            counts,
+            figures,
+            f"{x.seconds:.0f}",
+        )
     return table
 
 
 def _short(value: object) -> str:
     if isinstance(value, dict):
         keep = ("learned", "valid", "lost", "repeated", "dead_lettered", "restored_from")
-        return "{" + ", ".join(f"{k}={value[k]}" for k in keep if k in value) + "}" if any(
-            k in value for k in keep
-        ) else json.dumps(value, default=str)[:80]  # fmt: skip
+        return (
+            "{" + ", ".join(f"{k}={value[k]}" for k in keep if k in value) + "}"
+            if any(k in value for k in keep)
+            else json.dumps(value, default=str)[:80]
+        )
     return str(value)[:80]

@@ -33,27 +33,41 @@ def _thin(n: int, most: int = MAX_POINTS) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, most).round().astype(int))
 
 
-def classification_view(truth: Sequence[bool], probability: Sequence[float], threshold: float) -> dict[str, Any]:
+def classification_view(
+    truth: Sequence[bool], probability: Sequence[float], threshold: float
+) -> dict[str, Any]:
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     y, p = np.asarray(truth, dtype=bool), np.asarray(probability, dtype=float)
     said = p >= threshold
     confusion = {
-        "tp": int((said & y).sum()), "fp": int((said & ~y).sum()),
-        "fn": int((~said & y).sum()), "tn": int((~said & ~y).sum()),
-    }  # fmt: skip
-    out: dict[str, Any] = {"threshold": threshold, "confusion": confusion, "positives": int(y.sum())}
+        "tp": int((said & y).sum()),
+        "fp": int((said & ~y).sum()),
+        "fn": int((~said & y).sum()),
+        "tn": int((~said & ~y).sum()),
+    }
+    out: dict[str, Any] = {
+        "threshold": threshold,
+        "confusion": confusion,
+        "positives": int(y.sum()),
+    }
     if 0 < y.sum() < len(y):  # curves need both classes
         fpr, tpr, roc_t = roc_curve(y, p)
         keep = _thin(len(fpr))
-        out["roc"] = [{"fpr": float(fpr[i]), "tpr": float(tpr[i]), "threshold": _finite(roc_t[i])} for i in keep]
+        out["roc"] = [
+            {"fpr": float(fpr[i]), "tpr": float(tpr[i]), "threshold": _finite(roc_t[i])}
+            for i in keep
+        ]
         precision, recall, pr_t = precision_recall_curve(y, p)
         keep = _thin(len(precision))
         out["pr"] = [
-            {"recall": float(recall[i]), "precision": float(precision[i]),
-             "threshold": _finite(pr_t[i]) if i < len(pr_t) else None}
+            {
+                "recall": float(recall[i]),
+                "precision": float(precision[i]),
+                "threshold": _finite(pr_t[i]) if i < len(pr_t) else None,
+            }
             for i in keep
-        ]  # fmt: skip
+        ]
     return out
 
 
@@ -69,7 +83,9 @@ def regression_view(truth: Sequence[float], predicted: Sequence[float]) -> dict[
     }
 
 
-def clustering_view(encoded: np.ndarray, clusters: Sequence[int], segments: Sequence[str]) -> dict[str, Any]:
+def clustering_view(
+    encoded: np.ndarray, clusters: Sequence[int], segments: Sequence[str]
+) -> dict[str, Any]:
     from sklearn.decomposition import PCA
 
     sizes = Counter(int(c) for c in clusters)
@@ -79,9 +95,14 @@ def clustering_view(encoded: np.ndarray, clusters: Sequence[int], segments: Sequ
         xy = pca.fit_transform(encoded)
         keep = _thin(len(xy))
         out["projection"] = [
-            {"x": float(xy[i, 0]), "y": float(xy[i, 1]), "cluster": int(clusters[i]), "segment": str(segments[i])}
+            {
+                "x": float(xy[i, 0]),
+                "y": float(xy[i, 1]),
+                "cluster": int(clusters[i]),
+                "segment": str(segments[i]),
+            }
             for i in keep
-        ]  # fmt: skip
+        ]
         out["explained_variance"] = [float(v) for v in pca.explained_variance_ratio_]
     return out
 
@@ -96,7 +117,9 @@ def evaluate_champion(settings: Settings, usecase: str, rows: int = 2000) -> dic
     spec = get(usecase)
     model = registry.load_champion(settings, usecase)
     if model is None:
-        raise LookupError(f"no champion of {registry.model_name(usecase)} yet: `rtml train {usecase}`")
+        raise LookupError(
+            f"no champion of {registry.model_name(usecase)} yet: `rtml train {usecase}`"
+        )
     try:
         frame = training.load_frame(settings, usecase, max_rows=rows)
     except ValueError as exc:  # no rows
@@ -104,15 +127,20 @@ def evaluate_champion(settings: Settings, usecase: str, rows: int = 2000) -> dic
     predictions = model.predict(frame)
     truth = frame[training.truth_column(spec)].tolist()
     out: dict[str, Any] = {
-        "usecase": usecase, "version": model.version, "rows": len(frame),
+        "usecase": usecase,
+        "version": model.version,
+        "rows": len(frame),
         "scores": registry.evaluate(spec, predictions, truth, frame),
-        "oracle": training.oracle_scores(spec, frame), "task": spec.task,
-    }  # fmt: skip
+        "oracle": training.oracle_scores(spec, frame),
+        "task": spec.task,
+    }
     out[spec.task] = _view(spec, model, frame, predictions, truth)
     return out
 
 
-def _view(spec: UseCase, model: registry.BatchModel, frame: Any, predictions: list, truth: list) -> dict[str, Any]:
+def _view(
+    spec: UseCase, model: registry.BatchModel, frame: Any, predictions: list, truth: list
+) -> dict[str, Any]:
     if spec.task == "classification":
         return classification_view([bool(t) for t in truth], predictions, spec.decision_threshold)
     if spec.task == "regression":

@@ -41,7 +41,9 @@ def categorical(field: str, doc: str = "") -> Feature:
 
 def flag(field: str, doc: str = "") -> Feature:
     """A boolean event field as 0.0 / 1.0."""
-    return Feature(field, "numeric", lambda e: float(bool(e[field])), f"CAST({field} AS DOUBLE)", doc)
+    return Feature(
+        field, "numeric", lambda e: float(bool(e[field])), f"CAST({field} AS DOUBLE)", doc
+    )
 
 
 def log1p(field: str, doc: str = "") -> Feature:

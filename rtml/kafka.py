@@ -78,5 +78,7 @@ def wait_for_broker(settings: Settings, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not broker_ready(settings):
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no Kafka broker answered at {settings.kafka_servers} in {timeout:.0f}s")
+            raise TimeoutError(
+                f"no Kafka broker answered at {settings.kafka_servers} in {timeout:.0f}s"
+            )
         time.sleep(0.5)

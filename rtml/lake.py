@@ -215,15 +215,24 @@ def optimize(settings: Settings, names: Sequence[str] | None = None) -> list[Com
         if table is None:
             continue
         metrics = table.optimize.compact()
-        out.append(Compaction(name, int(metrics.get("numFilesRemoved", 0)),
-                              int(metrics.get("numFilesAdded", 0)), table.version()))  # fmt: skip
+        out.append(
+            Compaction(
+                name,
+                int(metrics.get("numFilesRemoved", 0)),
+                int(metrics.get("numFilesAdded", 0)),
+                table.version(),
+            )
+        )
     return out
 
 
 def vacuum(
-    settings: Settings, retention_hours: int = 168, dry_run: bool = False, force: bool = False,
+    settings: Settings,
+    retention_hours: int = 168,
+    dry_run: bool = False,
+    force: bool = False,
     names: Sequence[str] | None = None,
-) -> dict[str, list[str]]:  # fmt: skip
+) -> dict[str, list[str]]:
     """Delete files no longer referenced by a table and older than ``retention_hours``; return
     them per table.
 
@@ -236,7 +245,8 @@ def vacuum(
         if table is None:
             continue
         out[name] = table.vacuum(
-            retention_hours=retention_hours, dry_run=dry_run,
+            retention_hours=retention_hours,
+            dry_run=dry_run,
             enforce_retention_duration=not force,
-        )  # fmt: skip
+        )
     return out

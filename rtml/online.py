@@ -131,7 +131,9 @@ class Silhouette:
         self.total = 0.0
         self.count = 0
 
-    def update(self, x: Mapping[str, float], label: Any, centers: Mapping[Any, Mapping[str, float]]) -> None:
+    def update(
+        self, x: Mapping[str, float], label: Any, centers: Mapping[Any, Mapping[str, float]]
+    ) -> None:
         if label not in centers or len(centers) < 2:
             return
         distances = {k: _distance(x, c) for k, c in centers.items()}
@@ -178,7 +180,11 @@ class Prequential:
 
     def __init__(self, spec: UseCase) -> None:
         # Plain values, not the spec: a checkpoint pickles this object, and specs hold functions.
-        self.task, self.threshold, self.primary = spec.task, spec.decision_threshold, spec.primary_metric
+        self.task, self.threshold, self.primary = (
+            spec.task,
+            spec.decision_threshold,
+            spec.primary_metric,
+        )
         self.model = _metric_set(spec)
         with warnings.catch_warnings():
             # River 0.26 deprecates wrapping a metric instance, but its class form only serves
@@ -201,7 +207,9 @@ class Prequential:
         else:
             self.update(y, pred, oracle)
 
-    def update_clustering(self, segment: Any, cluster_: Any, view: Callable[[], ClusterView]) -> None:
+    def update_clustering(
+        self, segment: Any, cluster_: Any, view: Callable[[], ClusterView]
+    ) -> None:
         """One clustered event: its true segment, its cluster, and (called only for the sampled
         events, see :data:`SILHOUETTE_EVERY`) the point as the clusterer sees it and the centres."""
         self.events += 1

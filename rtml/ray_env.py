@@ -33,7 +33,10 @@ from rtml.settings import Settings
 #: crashes mid-request (`rtml verify ray-node`: without it 2 of ~2 000 requests failed, with it
 #: 0-1, each in flight while the node died). A replayed request is one that got no answer at
 #: all, as a client's own retry would be; bodies over HAProxy's buffer (16 kB) are not replayed.
-SERVE_ENV = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response"}
+SERVE_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+}
 
 LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

@@ -28,7 +28,11 @@ REPO = Path(__file__).resolve().parents[1]
 EXCLUDES = [".venv", ".rtml*", ".git", "node_modules", "spark-warehouse", "*.jar", "mlruns"]
 #: Settings that hold secrets never travel in a job's definition (the Ray dashboard shows it);
 #: on a cluster the workers get credentials from their own environment.
-SECRET_VARIABLES = {"RTML_CHECKPOINT_KEY", "RTML_LAKE_S3_ACCESS_KEY_ID", "RTML_LAKE_S3_SECRET_ACCESS_KEY"}
+SECRET_VARIABLES = {
+    "RTML_CHECKPOINT_KEY",
+    "RTML_LAKE_S3_ACCESS_KEY_ID",
+    "RTML_LAKE_S3_SECRET_ACCESS_KEY",
+}
 #: The metadata that marks a job as a sweep of a use case (to list them).
 KIND, USECASE = "rtml.kind", "rtml.usecase"
 
@@ -37,7 +41,9 @@ def job_env(settings: Settings) -> dict[str, str]:
     """The job's RTML_* environment: this process's, with every location made absolute."""
     from rtml.ray_env import ray_env
 
-    env = {k: v for k, v in os.environ.items() if k.startswith("RTML_") and k not in SECRET_VARIABLES}
+    env = {
+        k: v for k, v in os.environ.items() if k.startswith("RTML_") and k not in SECRET_VARIABLES
+    }
     env.update(ray_env(settings))
     # The driver joins the cluster it was submitted to (see jobs.cluster.connect for why).
     env["RTML_RAY_ADDRESS"] = settings.ray
@@ -58,16 +64,21 @@ def client(settings: Settings) -> Any:
         raise ConnectionError(f"no Ray job API at {settings.ray_dashboard_url}: {exc}") from None
 
 
-def submit(settings: Settings, entrypoint: list[str], metadata: dict[str, str] | None = None) -> tuple[Any, str]:
+def submit(
+    settings: Settings, entrypoint: list[str], metadata: dict[str, str] | None = None
+) -> tuple[Any, str]:
     jobs = client(settings)
     job_id = jobs.submit_job(
-        entrypoint=" ".join(entrypoint), metadata=metadata or {},
+        entrypoint=" ".join(entrypoint),
+        metadata=metadata or {},
         runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": job_env(settings)},
-    )  # fmt: skip
+    )
     return jobs, job_id
 
 
-def sweep_entrypoint(usecase: str, trials: int, max_rows: int | None = None, every: str | None = None) -> list[str]:
+def sweep_entrypoint(
+    usecase: str, trials: int, max_rows: int | None = None, every: str | None = None
+) -> list[str]:
     entry = ["python", "-m", "jobs.tune", "--usecase", usecase, "--trials", str(trials)]
     entry += ["--max-rows", str(max_rows)] if max_rows else []
     entry += ["--every", every] if every else []
@@ -75,7 +86,9 @@ def sweep_entrypoint(usecase: str, trials: int, max_rows: int | None = None, eve
 
 
 def submit_sweep(settings: Settings, usecase: str, trials: int, max_rows: int | None = None) -> str:
-    _, job_id = submit(settings, sweep_entrypoint(usecase, trials, max_rows), {KIND: "sweep", USECASE: usecase})
+    _, job_id = submit(
+        settings, sweep_entrypoint(usecase, trials, max_rows), {KIND: "sweep", USECASE: usecase}
+    )
     return job_id
 
 
@@ -112,18 +125,23 @@ def parse_log(text: str) -> SweepLog:
 
 def _job(info: Any) -> dict[str, Any]:
     return {
-        "job_id": info.submission_id, "status": str(info.status).split(".")[-1],
-        "message": info.message, "entrypoint": info.entrypoint,
-        "start_time": (info.start_time or 0) / 1000 or None, "end_time": (info.end_time or 0) / 1000 or None,
-    }  # fmt: skip
+        "job_id": info.submission_id,
+        "status": str(info.status).split(".")[-1],
+        "message": info.message,
+        "entrypoint": info.entrypoint,
+        "start_time": (info.start_time or 0) / 1000 or None,
+        "end_time": (info.end_time or 0) / 1000 or None,
+    }
 
 
 def sweeps(settings: Settings, usecase: str, most: int = 20) -> list[dict[str, Any]]:
     """The use case's sweep jobs, newest first."""
     found = [
-        info for info in client(settings).list_jobs()
-        if (info.metadata or {}).get(KIND) == "sweep" and (info.metadata or {}).get(USECASE) == usecase
-    ]  # fmt: skip
+        info
+        for info in client(settings).list_jobs()
+        if (info.metadata or {}).get(KIND) == "sweep"
+        and (info.metadata or {}).get(USECASE) == usecase
+    ]
     found.sort(key=lambda info: info.start_time or 0, reverse=True)
     return [_job(info) for info in found[:most]]
 
@@ -142,6 +160,11 @@ def sweep(settings: Settings, usecase: str, job_id: str) -> dict[str, Any]:
     asked = re.search(r"--trials (\d+)", info.entrypoint or "")
     total = log.progress[-1]["total"] if log.progress else int(asked[1]) if asked else None
     return {
-        **_job(info), "sweep": log.sweep, "done": len(log.progress), "total": total,
-        "progress": log.progress, "result": log.result, "said": log.said[-20:],
-    }  # fmt: skip
+        **_job(info),
+        "sweep": log.sweep,
+        "done": len(log.progress),
+        "total": total,
+        "progress": log.progress,
+        "result": log.result,
+        "said": log.said[-20:],
+    }

@@ -130,14 +130,19 @@ def reference_space(spec: UseCase, frame: pd.DataFrame) -> np.ndarray:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     space = ColumnTransformer(
-        [("num", StandardScaler(), numeric_names(spec)),
-         ("cat", OneHotEncoder(sparse_output=False), categorical_names(spec))]
-    )  # fmt: skip
+        [
+            ("num", StandardScaler(), numeric_names(spec)),
+            ("cat", OneHotEncoder(sparse_output=False), categorical_names(spec)),
+        ]
+    )
     return np.asarray(space.fit_transform(frame_of(spec, frame)))
 
 
 def evaluate(
-    spec: UseCase, predictions: Sequence[Any], truth: Sequence[Any], frame: pd.DataFrame | None = None
+    spec: UseCase,
+    predictions: Sequence[Any],
+    truth: Sequence[Any],
+    frame: pd.DataFrame | None = None,
 ) -> dict[str, float]:
     """Scores of predictions against the truth with the spec's metrics (``rtml.scoring``).
 
@@ -147,7 +152,9 @@ def evaluate(
     from rtml.scoring import classification_scores, clustering_scores, regression_scores
 
     if spec.task == "classification":
-        return classification_scores([bool(y) for y in truth], list(predictions), spec.decision_threshold)
+        return classification_scores(
+            [bool(y) for y in truth], list(predictions), spec.decision_threshold
+        )
     if spec.task == "regression":
         return regression_scores([float(y) for y in truth], list(predictions))
     if frame is None:
@@ -311,7 +318,9 @@ class ModelRefused(RuntimeError):
 def files_signature(folder: Path, key: bytes) -> str:
     """HMAC-SHA256 of every file of a model folder: names and contents, in a fixed order."""
     mac = hmac.new(key, digestmod=hashlib.sha256)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in UNSIGNED_FILES):
+    for path in sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name not in UNSIGNED_FILES
+    ):
         name = path.relative_to(folder).as_posix().encode()
         data = path.read_bytes()
         mac.update(len(name).to_bytes(4, "big") + name + len(data).to_bytes(8, "big") + data)
@@ -321,7 +330,11 @@ def files_signature(folder: Path, key: bytes) -> str:
 def _download(usecase: str, version: int, into: str) -> Path:
     import mlflow.artifacts
 
-    return Path(mlflow.artifacts.download_artifacts(f"models:/{model_name(usecase)}/{version}", dst_path=into))
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/{model_name(usecase)}/{version}", dst_path=into
+        )
+    )
 
 
 def load(settings: Settings, usecase: str, version: int) -> BatchModel:
@@ -334,14 +347,22 @@ def load(settings: Settings, usecase: str, version: int) -> BatchModel:
     expected = (mv.tags or {}).get(SIGNATURE_TAG)
     where = f"{model_name(usecase)} version {version}"
     if not expected:
-        raise ModelRefused(f"{where} carries no rtml signature (registered outside rtml?): refused, not loaded")
+        raise ModelRefused(
+            f"{where} carries no rtml signature (registered outside rtml?): refused, not loaded"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         folder = _download(usecase, version, tmp)
         if not hmac.compare_digest(files_signature(folder, settings.signing_key), expected):
-            raise ModelRefused(f"{where}: its files do not match its signature (altered, or signed with "
-                               f"another key): refused, not loaded")  # fmt: skip
+            raise ModelRefused(
+                f"{where}: its files do not match its signature (altered, or signed with "
+                f"another key): refused, not loaded"
+            )
         local = str(folder)
-        native = mlflow.catboost.load_model(local) if flavor(spec) == "catboost" else mlflow.sklearn.load_model(local)
+        native = (
+            mlflow.catboost.load_model(local)
+            if flavor(spec) == "catboost"
+            else mlflow.sklearn.load_model(local)
+        )
     return BatchModel(usecase, int(version), _metrics_of(mv.tags or {}), native, mv.run_id or "")
 
 
@@ -371,9 +392,11 @@ def log_and_register(
     wrapped = BatchModel(usecase, 0, {}, model)
     signature = infer_signature(example, np.asarray(wrapped.predict(example)))
     kwargs: dict[str, Any] = {
-        "name": "model", "signature": signature, "input_example": example.head(5),
+        "name": "model",
+        "signature": signature,
+        "input_example": example.head(5),
         "registered_model_name": model_name(usecase),
-    }  # fmt: skip
+    }
     if flavor(spec) == "catboost":
         info = mlflow.catboost.log_model(model, **kwargs)
     else:
@@ -384,9 +407,10 @@ def log_and_register(
     with tempfile.TemporaryDirectory() as tmp:
         signed = files_signature(_download(usecase, version, tmp), settings.signing_key)
     all_tags = {
-        **{f"{METRIC_TAG_PREFIX}{k}": _fmt(v) for k, v in metrics.items()}, **(tags or {}),
+        **{f"{METRIC_TAG_PREFIX}{k}": _fmt(v) for k, v in metrics.items()},
+        **(tags or {}),
         SIGNATURE_TAG: signed,
-    }  # fmt: skip
+    }
     for key, value in all_tags.items():
         mlflow_client.set_model_version_tag(model_name(usecase), str(version), key, value)
     return version
@@ -428,16 +452,22 @@ def versions(settings: Settings, usecase: str) -> list[VersionInfo]:
     found = mlflow_client.search_model_versions(f"name = '{model_name(usecase)}'")
     out = [
         VersionInfo(
-            version=int(mv.version), run_id=mv.run_id or "", aliases=aliases.get(int(mv.version), []),
-            metrics=_metrics_of(mv.tags or {}), gate=(mv.tags or {}).get("gate.decision", ""),
-            created=(mv.creation_timestamp or 0) / 1000, tags=dict(mv.tags or {}),
-        )  # fmt: skip
+            version=int(mv.version),
+            run_id=mv.run_id or "",
+            aliases=aliases.get(int(mv.version), []),
+            metrics=_metrics_of(mv.tags or {}),
+            gate=(mv.tags or {}).get("gate.decision", ""),
+            created=(mv.creation_timestamp or 0) / 1000,
+            tags=dict(mv.tags or {}),
+        )
         for mv in found
     ]
     return sorted(out, key=lambda v: v.version, reverse=True)
 
 
-def trials(settings: Settings, usecase: str, sweep: str | None = None, most: int = 500) -> list[dict[str, Any]]:
+def trials(
+    settings: Settings, usecase: str, sweep: str | None = None, most: int = 500
+) -> list[dict[str, Any]]:
     """The trials of the use case's sweeps (experiment ``rtml-<usecase>-tune``, one MLflow run per
     trial, logged by Tune's MLflow callback), newest first; only one sweep's with ``sweep``."""
     if sweep is not None and not sweep.replace("T", "").isdigit():  # it goes into the filter
@@ -448,25 +478,45 @@ def trials(settings: Settings, usecase: str, sweep: str | None = None, most: int
         return []
     where = f"tags.sweep = '{sweep}'" if sweep else ""
     runs = mlflow_client.search_runs(
-        [experiment.experiment_id], filter_string=where, max_results=most, order_by=["attributes.start_time DESC"]
+        [experiment.experiment_id],
+        filter_string=where,
+        max_results=most,
+        order_by=["attributes.start_time DESC"],
     )
     return [
         {
-            "run_id": r.info.run_id, "sweep": r.data.tags.get("sweep"), "status": r.info.status,
+            "run_id": r.info.run_id,
+            "sweep": r.data.tags.get("sweep"),
+            "status": r.info.status,
             "params": dict(r.data.params),
-            "metrics": {k: v for k, v in r.data.metrics.items() if math.isfinite(v) and not _tune_bookkeeping(k)},
+            "metrics": {
+                k: v
+                for k, v in r.data.metrics.items()
+                if math.isfinite(v) and not _tune_bookkeeping(k)
+            },
             "start_time": (r.info.start_time or 0) / 1000,
-        }  # fmt: skip
+        }
         for r in runs
     ]
 
 
 #: What Tune's MLflow callback logs beside a trial's own scores: its clock, counters and config.
-TUNE_BOOKKEEPING = frozenset({
-    "timestamp", "time_this_iter_s", "time_total_s", "time_since_restore", "pid", "done",
-    "training_iteration", "iterations_since_restore", "timesteps_total", "episodes_total",
-    "timesteps_since_restore", "warmup_time",
-})  # fmt: skip
+TUNE_BOOKKEEPING = frozenset(
+    {
+        "timestamp",
+        "time_this_iter_s",
+        "time_total_s",
+        "time_since_restore",
+        "pid",
+        "done",
+        "training_iteration",
+        "iterations_since_restore",
+        "timesteps_total",
+        "episodes_total",
+        "timesteps_since_restore",
+        "warmup_time",
+    }
+)
 
 
 def _tune_bookkeeping(name: str) -> bool:

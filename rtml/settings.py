@@ -19,7 +19,6 @@ ENV_PREFIX = "RTML_"
 LOOPBACK = "127.0.0.1"
 
 
-
 def _port(default: int, what: str) -> int:
     return Field(default, ge=1, le=65535, description=what)
 
@@ -64,7 +63,8 @@ class Settings(BaseSettings):
     ray_gcs_port: int = _port(6380, "local Ray head's GCS port (6379 is Redis')")
     ray_dashboard_port: int = _port(8265, "Ray dashboard and job API")
     ray_dashboard_address: str | None = Field(
-        None, description="the dashboard (job API) of an existing cluster, e.g. http://head-svc:8265"
+        None,
+        description="the dashboard (job API) of an existing cluster, e.g. http://head-svc:8265",
     )
     ray_client_port: int = _port(10001, "Ray client server port")
     ray_dashboard_agent_port: int = _port(52365, "Ray dashboard agent's HTTP port")
@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     # uploaded in the background, two artifact slots per learner so disk use stays bounded.
     snapshot_every_s: float = Field(600.0, gt=0)
     learner_batch: int = Field(500, ge=1, description="messages polled per micro-batch")
-    learner_shards: int = Field(1, ge=1, description="learners per use case, each a partition subset")
+    learner_shards: int = Field(
+        1, ge=1, description="learners per use case, each a partition subset"
+    )
     # Online model hyperparameters over the spec's defaults, per use case, e.g.
     # RTML_LEARNER_PARAMS='{"tfd": {"n_models": 5}, "ecci": {"clustering_threshold": 2.0}}'
     learner_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -113,17 +115,29 @@ class Settings(BaseSettings):
     serve_replica_min_port: int = _port(30000, "lowest port a Serve replica answers HAProxy on")
     serve_replica_max_port: int = _port(30099, "highest port a Serve replica answers HAProxy on")
     # Unset: learner control (start/stop/reset) is open, fine on loopback; set it anywhere else.
-    api_token: SecretStr | None = Field(None, description="bearer token of the API's control routes")
-    serve_max_events: int = Field(1000, ge=1, description="most events in one predict/learn request")
-    serve_max_body_bytes: int = Field(2_000_000, ge=1024, description="larger request bodies get 413")
-    serve_cache_ttl_s: int = Field(3600, ge=0, description="batch prediction cache TTL; 0 = no cache")
+    api_token: SecretStr | None = Field(
+        None, description="bearer token of the API's control routes"
+    )
+    serve_max_events: int = Field(
+        1000, ge=1, description="most events in one predict/learn request"
+    )
+    serve_max_body_bytes: int = Field(
+        2_000_000, ge=1024, description="larger request bodies get 413"
+    )
+    serve_cache_ttl_s: int = Field(
+        3600, ge=0, description="batch prediction cache TTL; 0 = no cache"
+    )
     # A learner answers between two events (~ms); longer means it is restarting or checkpointing,
     # and the replica's last loaded checkpoint answers instead.
     serve_learner_timeout_s: float = Field(0.25, gt=0, description="wait for a learner's answer")
-    serve_champion_poll_s: float = Field(5.0, gt=0, description="how often to look for a new champion")
+    serve_champion_poll_s: float = Field(
+        5.0, gt=0, description="how often to look for a new champion"
+    )
     # Loading a checkpoint holds a replica's GIL ~2 s (a 90 MB forest), so the fallback copy that
     # answers while a learner restarts is refreshed on announcements, but at most this often.
-    serve_fallback_refresh_s: float = Field(30.0, gt=0, description="least gap between fallback loads")
+    serve_fallback_refresh_s: float = Field(
+        30.0, gt=0, description="least gap between fallback loads"
+    )
 
     # -- Producers ---------------------------------------------------------------------------
     producer_rate: float = Field(5.0, ge=0, description="events/s per use case under `rtml up`")
@@ -137,13 +151,19 @@ class Settings(BaseSettings):
 
     # -- Lakehouse: Kafka → Delta (Spark), DuckDB SQL over Delta -------------------------------
     lake_dir: Path | None = Field(
-        None, description="folder of the Delta tables and stream checkpoints; unset: <state_dir>/lake"
+        None,
+        description="folder of the Delta tables and stream checkpoints; unset: <state_dir>/lake",
     )
     lake_trigger_s: float = Field(
-        5.0, gt=0, le=3600, description="micro-batch interval of the Kafka → Delta streams (seconds)"
+        5.0,
+        gt=0,
+        le=3600,
+        description="micro-batch interval of the Kafka → Delta streams (seconds)",
     )
     lake_max_offsets_per_trigger: int = Field(
-        100_000, ge=1, description="most Kafka records one micro-batch takes per topic (bounds memory)"
+        100_000,
+        ge=1,
+        description="most Kafka records one micro-batch takes per topic (bounds memory)",
     )
     spark_driver_memory: str = Field("1g", description="JVM heap of the local Spark driver")
     lake_metrics_port: int = _port(9102, "Prometheus metrics of the lakehouse job's progress")
@@ -155,14 +175,25 @@ class Settings(BaseSettings):
         None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (MinIO)"
     )
     lake_s3_region: str = Field("us-east-1", description="region of the bucket")
-    lake_s3_access_key_id: SecretStr | None = Field(None, description="access key id (never logged)")
-    lake_s3_secret_access_key: SecretStr | None = Field(None, description="secret key (never logged)")
+    lake_s3_access_key_id: SecretStr | None = Field(
+        None, description="access key id (never logged)"
+    )
+    lake_s3_secret_access_key: SecretStr | None = Field(
+        None, description="secret key (never logged)"
+    )
     sql_row_limit: int = Field(10_000, ge=1, description="most rows one `rtml sql` query returns")
     sql_timeout_s: float = Field(10.0, gt=0, description="a SQL query is interrupted after this")
     sql_memory_limit: str = Field("512MB", description="DuckDB memory limit of one SQL query")
 
-    @field_validator("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address",
-                     "ray_dashboard_address", "lake_s3_bucket", "lake_s3_endpoint")  # fmt: skip
+    @field_validator(
+        "kafka_bootstrap",
+        "redis_url",
+        "mlflow_tracking_uri",
+        "ray_address",
+        "ray_dashboard_address",
+        "lake_s3_bucket",
+        "lake_s3_endpoint",
+    )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -105,8 +105,13 @@ def time_split(
 # -- models --------------------------------------------------------------------------------------
 
 
-def catboost_model(spec: UseCase, params: Mapping[str, Any], iterations: int = MAX_ITERATIONS,
-                   thread_count: int = 1, seed: int = 0) -> Any:  # fmt: skip
+def catboost_model(
+    spec: UseCase,
+    params: Mapping[str, Any],
+    iterations: int = MAX_ITERATIONS,
+    thread_count: int = 1,
+    seed: int = 0,
+) -> Any:
     """A CatBoost classifier (``tfd``) or regressor (``eta``) with the swept parameters.
 
     The loss is the one the use case is judged by where CatBoost has it: MAE for travel time;
@@ -160,9 +165,13 @@ def fit_catboost(
             return on_round(info.iteration + 1, float(loss))
 
     model.fit(
-        x, y, eval_set=(registry.frame_of(spec, valid), valid[LABEL].to_numpy()),
-        early_stopping_rounds=EARLY_STOPPING_ROUNDS, use_best_model=True, callbacks=[Rounds()],
-    )  # fmt: skip
+        x,
+        y,
+        eval_set=(registry.frame_of(spec, valid), valid[LABEL].to_numpy()),
+        early_stopping_rounds=EARLY_STOPPING_ROUNDS,
+        use_best_model=True,
+        callbacks=[Rounds()],
+    )
     return model
 
 
@@ -174,16 +183,25 @@ def kmeans_pipeline(spec: UseCase, k: int, scaling: str, seed: int = 0) -> Any:
     from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
 
     scalers = {"standard": StandardScaler(), "robust": RobustScaler(), "none": "passthrough"}
-    encode = ColumnTransformer([
-        ("num", scalers[scaling], registry.numeric_names(spec)),
-        ("cat", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
-         registry.categorical_names(spec)),
-    ])  # fmt: skip
-    return Pipeline([("encode", encode), ("kmeans", KMeans(n_clusters=k, n_init=3, random_state=seed))])
+    encode = ColumnTransformer(
+        [
+            ("num", scalers[scaling], registry.numeric_names(spec)),
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                registry.categorical_names(spec),
+            ),
+        ]
+    )
+    return Pipeline(
+        [("encode", encode), ("kmeans", KMeans(n_clusters=k, n_init=3, random_state=seed))]
+    )
 
 
 def fit_kmeans(spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame, seed: int = 0) -> Any:
-    rows = train if len(train) <= KMEANS_MAX_ROWS else train.sample(KMEANS_MAX_ROWS, random_state=seed)
+    rows = (
+        train if len(train) <= KMEANS_MAX_ROWS else train.sample(KMEANS_MAX_ROWS, random_state=seed)
+    )
     model = kmeans_pipeline(spec, int(params["k"]), str(params["scaling"]), seed)
     return model.fit(registry.frame_of(spec, rows))
 
@@ -194,7 +212,9 @@ def fit(spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame) -> Any:
         return fit_kmeans(spec, params, train)
     iterations = int(params.get("iterations", MAX_ITERATIONS))
     # The sweep is over: the final fit may use every core of the machine it runs on.
-    return fit_catboost(spec, params, train, iterations=iterations, thread_count=os.cpu_count() or 1)
+    return fit_catboost(
+        spec, params, train, iterations=iterations, thread_count=os.cpu_count() or 1
+    )
 
 
 def scores(spec: UseCase, model: Any, rows: pd.DataFrame) -> dict[str, float]:
@@ -253,13 +273,19 @@ def train_register_gate(
         mlflow.log_metric(f"share_of_oracle_{primary}", share)
         mlflow.set_tags(dict(tags or {}))
         version = registry.log_and_register(
-            settings, usecase, model, registry.frame_of(spec, learn.head(50)), holdout,
-            tags={**(tags or {}), **{f"oracle.{k}": repr(float(v)) for k, v in oracle.items()},
-                  "share_of_oracle": repr(float(share)),
-                  "params": ",".join(f"{k}={v}" for k, v in params.items())},
-        )  # fmt: skip
+            settings,
+            usecase,
+            model,
+            registry.frame_of(spec, learn.head(50)),
+            holdout,
+            tags={
+                **(tags or {}),
+                **{f"oracle.{k}": repr(float(v)) for k, v in oracle.items()},
+                "share_of_oracle": repr(float(share)),
+                "params": ",".join(f"{k}={v}" for k, v in params.items()),
+            },
+        )
     result = registry.gate(
         settings, usecase, version, split.holdout, split.holdout[truth_column(spec)].tolist()
     )
     return Trained(version, holdout, oracle, result)
-

@@ -26,6 +26,7 @@ Run it with ``python -m streaming.lakehouse run`` (``rtml up`` / ``rtml lakehous
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -228,13 +229,18 @@ def bronze_arrow_schema(spec: UseCase) -> pa.Schema:
 
     event = to_arrow_schema(spark_schema(spec.event), timezone="UTC")
     stamp = pa.timestamp("us", tz="UTC")
-    return pa.schema([
-        *event,
-        pa.field("truth", pa.string()), pa.field("kafka_key", pa.string()),
-        pa.field("kafka_partition", pa.int32()), pa.field("kafka_offset", pa.int64()),
-        pa.field("kafka_timestamp", stamp), pa.field("ingested_at", stamp),
-        pa.field("event_date", pa.date32()),
-    ])  # fmt: skip
+    return pa.schema(
+        [
+            *event,
+            pa.field("truth", pa.string()),
+            pa.field("kafka_key", pa.string()),
+            pa.field("kafka_partition", pa.int32()),
+            pa.field("kafka_offset", pa.int64()),
+            pa.field("kafka_timestamp", stamp),
+            pa.field("ingested_at", stamp),
+            pa.field("event_date", pa.date32()),
+        ]
+    )
 
 
 def quarantine_columns(spec: UseCase) -> list[Column]:
@@ -345,24 +351,47 @@ def ensure_tables(spark: SparkSession, settings: Settings, specs: Sequence[UseCa
 
     for spec in specs:
         empty = classify(_empty_kafka_frame(spark), spec)
-        (DeltaTable.createIfNotExists(spark).location(spark_uri(table_uri(settings, spec.name)))
-         .addColumns(empty.select(bronze_columns(spec)).schema).partitionedBy("event_date")
-         .execute())  # fmt: skip
+        (
+            DeltaTable.createIfNotExists(spark)
+            .location(spark_uri(table_uri(settings, spec.name)))
+            .addColumns(empty.select(bronze_columns(spec)).schema)
+            .partitionedBy("event_date")
+            .execute()
+        )
     empty = classify(_empty_kafka_frame(spark), specs[0]).select(quarantine_columns(specs[0]))
-    (DeltaTable.createIfNotExists(spark).location(spark_uri(table_uri(settings, QUARANTINE)))
-     .addColumns(empty.schema).partitionedBy("usecase").execute())  # fmt: skip
+    (
+        DeltaTable.createIfNotExists(spark)
+        .location(spark_uri(table_uri(settings, QUARANTINE)))
+        .addColumns(empty.schema)
+        .partitionedBy("usecase")
+        .execute()
+    )
 
 
 def _empty_kafka_frame(spark: SparkSession) -> DataFrame:
     """An empty frame shaped like the Kafka source's rows (with headers)."""
-    schema = T.StructType([
-        T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
-        T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
-        T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
-        T.StructField("timestampType", T.IntegerType()),
-        T.StructField("headers", T.ArrayType(T.StructType([
-            T.StructField("key", T.StringType()), T.StructField("value", T.BinaryType())]))),
-    ])  # fmt: skip
+    schema = T.StructType(
+        [
+            T.StructField("key", T.BinaryType()),
+            T.StructField("value", T.BinaryType()),
+            T.StructField("topic", T.StringType()),
+            T.StructField("partition", T.IntegerType()),
+            T.StructField("offset", T.LongType()),
+            T.StructField("timestamp", T.TimestampType()),
+            T.StructField("timestampType", T.IntegerType()),
+            T.StructField(
+                "headers",
+                T.ArrayType(
+                    T.StructType(
+                        [
+                            T.StructField("key", T.StringType()),
+                            T.StructField("value", T.BinaryType()),
+                        ]
+                    )
+                ),
+            ),
+        ]
+    )
     return spark.createDataFrame([], schema)
 
 
@@ -400,11 +429,17 @@ class BatchWriter:
             row = batch.agg(F.count_if(valid), F.count_if(~valid), newest).first()
             good, bad = (int(row[0]), int(row[1])) if row else (0, 0)
             if good:
-                self._write(batch.where("reason IS NULL").select(bronze_columns(self.spec)),
-                            self.bronze, batch_id)  # fmt: skip
+                self._write(
+                    batch.where("reason IS NULL").select(bronze_columns(self.spec)),
+                    self.bronze,
+                    batch_id,
+                )
             if bad:
-                self._write(batch.where("reason IS NOT NULL").select(quarantine_columns(self.spec)),
-                            self.quarantine, batch_id)  # fmt: skip
+                self._write(
+                    batch.where("reason IS NOT NULL").select(quarantine_columns(self.spec)),
+                    self.quarantine,
+                    batch_id,
+                )
         finally:
             batch.unpersist()
         self.rows += good
@@ -419,9 +454,15 @@ class BatchWriter:
 
     def _write(self, rows: DataFrame, path: str, batch_id: int) -> None:
         # One file per partition and batch: micro-batches are small, and fewer files read faster.
-        (rows.coalesce(1).write.format("delta").mode("append")
-         .option("txnAppId", self.app_id).option("txnVersion", batch_id)
-         .option("mergeSchema", "true").save(path))  # fmt: skip
+        (
+            rows.coalesce(1)
+            .write.format("delta")
+            .mode("append")
+            .option("txnAppId", self.app_id)
+            .option("txnVersion", batch_id)
+            .option("mergeSchema", "true")
+            .save(path)
+        )
 
 
 def start_query(
@@ -545,9 +586,11 @@ def _write_status(path: Path | None, status: dict[str, Any]) -> None:
 
 
 def run(
-    settings: Settings, usecases: Sequence[str], status_file: Path | None = None,
+    settings: Settings,
+    usecases: Sequence[str],
+    status_file: Path | None = None,
     metrics_port: int | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Run the streams until SIGTERM/SIGINT or a query fails; return the exit code.
 
     ``status_file``, when given, is rewritten every second with each query's progress;
@@ -571,9 +614,11 @@ def run(
     ensure_tables(spark, settings, specs)
     streams = {spec.name: start_query(spark, settings, spec) for spec in specs}
     kafka_ends = KafkaEnds(settings, [spec.topic for spec in specs])
-    print(f"lakehouse: {len(streams)} queries started in {time.monotonic() - t0:.1f}s, "
-          f"trigger {settings.lake_trigger_s:g}s, lake {lake_uri(settings)}",
-          flush=True)  # fmt: skip
+    print(
+        f"lakehouse: {len(streams)} queries started in {time.monotonic() - t0:.1f}s, "
+        f"trigger {settings.lake_trigger_s:g}s, lake {lake_uri(settings)}",
+        flush=True,
+    )
     code, last_summary = 0, time.monotonic()
     try:
         while not stopping.is_set():
@@ -596,22 +641,25 @@ def run(
                 break
             if time.monotonic() - last_summary >= SUMMARY_EVERY_S:
                 last_summary = time.monotonic()
-                print("lakehouse: " + ", ".join(
-                    f"{n} {s['rows']} rows / {s['quarantined']} quarantined" for n, s in statuses.items()
-                ), flush=True)  # fmt: skip
+                print(
+                    "lakehouse: "
+                    + ", ".join(
+                        f"{n} {s['rows']} rows / {s['quarantined']} quarantined"
+                        for n, s in statuses.items()
+                    ),
+                    flush=True,
+                )
             stopping.wait(STATUS_EVERY_S)
     finally:
         print("lakehouse: stopping", flush=True)
         for query, _ in streams.values():
             try:
                 query.stop()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - stopping: say it, go on stopping
                 if not stopping.is_set():  # on SIGTERM the JVM is going down with the same signal
                     print(f"lakehouse: stopping {query.name}: {exc}", file=sys.stderr, flush=True)
-        try:
+        with contextlib.suppress(Exception):  # the JVM may be gone already
             spark.stop()
-        except Exception:
-            pass
         kafka_ends.close()
         if status_file is not None:
             status_file.unlink(missing_ok=True)
@@ -629,9 +677,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--status-file", type=Path, help="rewrite this JSON file with progress every second"
     )
     go.add_argument(
-        "--metrics-port", type=int, default=None,
+        "--metrics-port",
+        type=int,
+        default=None,
         help="serve Prometheus metrics here (default: RTML_LAKE_METRICS_PORT; 0: none)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     port = settings.lake_metrics_port if args.metrics_port is None else args.metrics_port

@@ -151,7 +151,8 @@ def produce(
     start = datetime.now(UTC)
     sim_rate = rate if rate > 0 else 1000.0
     generators: list[tuple[str, str, EventGenerator]] = [
-        (s.name, s.topic, generator_for(s.name, seed + i, start, sim_rate)) for i, s in enumerate(specs)
+        (s.name, s.topic, generator_for(s.name, seed + i, start, sim_rate))
+        for i, s in enumerate(specs)
     ]
     producer = EventProducer(settings)
     t0 = time.monotonic()
@@ -166,7 +167,7 @@ def produce(
         for name, topic, gen in generators:
             producer.send_generated(name, topic, next(gen))
         n += 1
-        if progress is not None and (n % 500 == 0 or rate and rate < 100):
+        if progress is not None and (n % 500 == 0 or (rate and rate < 100)):
             for name, _, _ in generators:
                 progress(name, n)
         producer.export_metrics()

@@ -40,11 +40,14 @@ def bronze_table(usecase: str, records: Iterable[Generated], first_offset: int =
         row = {k: _parse_time(v) if k in stamps else v for k, v in record.event.items()}
         event_time = row.get("timestamp") or now
         row.update(
-            truth=json.dumps(record.truth, separators=(",", ":")), kafka_key=record.key,
-            kafka_partition=0, kafka_offset=first_offset + i, kafka_timestamp=event_time,
-            ingested_at=now, event_date=event_time.date() if isinstance(event_time, datetime)
-            else date.today(),
-        )  # fmt: skip
+            truth=json.dumps(record.truth, separators=(",", ":")),
+            kafka_key=record.key,
+            kafka_partition=0,
+            kafka_offset=first_offset + i,
+            kafka_timestamp=event_time,
+            ingested_at=now,
+            event_date=event_time.date() if isinstance(event_time, datetime) else date.today(),
+        )
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -61,7 +64,10 @@ def write_bronze(
     gen = generator_for(usecase, seed=seed, **generator_options)  # type: ignore[arg-type]
     table = bronze_table(usecase, (next(gen) for _ in range(count)))
     write_deltalake(
-        table_uri(settings, usecase), table, mode=mode, partition_by=["event_date"],
+        table_uri(settings, usecase),
+        table,
+        mode=mode,
+        partition_by=["event_date"],
         storage_options=storage_options(settings) or None,
-    )  # fmt: skip
+    )
     return table

@@ -39,10 +39,10 @@ def ensure_topics(
             note = "" if have == settings.topic_partitions else f" with {have} partitions (!)"
             outcome[name] = "exists" + note
         else:
-            missing.append(
-                NewTopic(name, settings.topic_partitions, settings.topic_replication)
-            )
-    for name, future in admin.create_topics(missing, operation_timeout=timeout).items() if missing else ():
+            missing.append(NewTopic(name, settings.topic_partitions, settings.topic_replication))
+    for name, future in (
+        admin.create_topics(missing, operation_timeout=timeout).items() if missing else ()
+    ):
         try:
             future.result(timeout)
             outcome[name] = "created"

@@ -14,10 +14,15 @@ from rtml.stack.sandbox import SLOTS, sandbox_env
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOT = int(os.environ.get("RTML_TEST_SLOT", SLOTS["test"]))
-STATE_DIR = ROOT / (".rtml-test" if SLOT == SLOTS["test"] else f".rtml-test-{SLOT}")
+STATE_DIR = ROOT / (".rtml-test" if SLOTS["test"] == SLOT else f".rtml-test-{SLOT}")
 TEST_ENV = sandbox_env(SLOT, STATE_DIR)
 # Services given as addresses stay external; unset ones are started by the tests.
-for _name in ("RTML_KAFKA_BOOTSTRAP", "RTML_REDIS_URL", "RTML_MLFLOW_TRACKING_URI", "RTML_RAY_ADDRESS"):
+for _name in (
+    "RTML_KAFKA_BOOTSTRAP",
+    "RTML_REDIS_URL",
+    "RTML_MLFLOW_TRACKING_URI",
+    "RTML_RAY_ADDRESS",
+):
     TEST_ENV[_name] = os.environ.get(_name, "")
 os.environ.update(TEST_ENV)
 # A test process is a Ray driver too: configure it before any test module imports Ray.

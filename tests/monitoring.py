@@ -28,9 +28,20 @@ RATE_WINDOW = "1m"
 PROMETHEUS_OWN = {"up", "process_resident_memory_bytes"}
 
 _KEYWORDS = {
-    "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "bool", "offset", "inf", "nan",
-}  # fmt: skip
+    "and",
+    "or",
+    "unless",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "bool",
+    "offset",
+    "inf",
+    "nan",
+}
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
@@ -84,15 +95,21 @@ def ray_known_series() -> set[str]:
     """The series Ray's own shipped Grafana dashboards (core and Serve) query: Ray's and Serve's
     built-in metrics, by the word of the Ray release installed here."""
     found: set[str] = set()
-    for module in ("default_dashboard_panels", "serve_dashboard_panels",
-                   "serve_deployment_dashboard_panels"):  # fmt: skip
+    for module in (
+        "default_dashboard_panels",
+        "serve_dashboard_panels",
+        "serve_deployment_dashboard_panels",
+    ):
         mod = importlib.import_module(f"ray.dashboard.modules.metrics.dashboards.{module}")
         for value in vars(mod).values():
             for panel in value if isinstance(value, list) else []:
                 for target in getattr(panel, "targets", []) or []:
                     expr = getattr(target, "expr", "")
-                    found |= {n for n in series_in(expr.replace("{{", "{").replace("}}", "}"))
-                              if n.startswith("ray_")}  # fmt: skip
+                    found |= {
+                        n
+                        for n in series_in(expr.replace("{{", "{").replace("}}", "}"))
+                        if n.startswith("ray_")
+                    }
     return found
 
 
@@ -117,7 +134,7 @@ def load_rules() -> list[dict[str, Any]]:
 
 
 def dashboard_queries() -> dict[str, str]:
-    """"<file> · <panel> · <refId>" → the PromQL of every panel target of every dashboard."""
+    """ "<file> · <panel> · <refId>" → the PromQL of every panel target of every dashboard."""
     out = {}
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:

@@ -15,12 +15,18 @@ import pytest
 from rtml.settings import Settings, load_settings
 
 
-def rtml(*args: str, env: Mapping[str, str] | None = None, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+def rtml(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 400
+) -> subprocess.CompletedProcess[str]:
     """Run the rtml CLI as a person would, in a child process (that nobody answers: no stdin)."""
     return subprocess.run(
-        [sys.executable, "-m", "rtml.cli", *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        [sys.executable, "-m", "rtml.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def status_of(*parts: str) -> dict[str, dict]:

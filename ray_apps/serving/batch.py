@@ -47,7 +47,7 @@ def fast_predict(spec: UseCase, model: Any, rows: list[dict[str, Any]]) -> list[
     data = [
         [float(row[f.name]) if f.kind == "numeric" else str(row[f.name]) for f in spec.features]
         for row in rows
-    ]  # fmt: skip
+    ]
     # One thread: for a few rows CatBoost's thread pool costs more than the trees, and for lists
     # concurrent requests already keep the cores busy, each predicting in a worker thread of its
     # own (its threads would only compete with them and the event loop: lists of 100 under 8
@@ -58,7 +58,9 @@ def fast_predict(spec: UseCase, model: Any, rows: list[dict[str, Any]]) -> list[
 
 
 class Batch:
-    def __init__(self, spec: UseCase, settings: Settings, cache: PredictionCache, metrics: ServeMetrics) -> None:
+    def __init__(
+        self, spec: UseCase, settings: Settings, cache: PredictionCache, metrics: ServeMetrics
+    ) -> None:
         self.spec, self.settings, self.cache, self.metrics = spec, settings, cache, metrics
         self.model: Any | None = None  # a registry.BatchModel
         self.reason = "no champion checked yet (the deployment has just started)"
@@ -73,7 +75,9 @@ class Batch:
             try:
                 self.poll_once()
             except Exception as exc:  # noqa: BLE001 - MLflow down: keep serving what we have
-                self.reason = f"champion of {self.spec.name} not checked: {type(exc).__name__}: {exc}"
+                self.reason = (
+                    f"champion of {self.spec.name} not checked: {type(exc).__name__}: {exc}"
+                )
                 log.warning(self.reason)
             self.export_gauges()
             stop.wait(self.settings.serve_champion_poll_s)
@@ -100,22 +104,33 @@ class Batch:
                     f"with `rtml train {self.spec.name}`"
                 )
             return
-        if self.model is not None and self.model.version == info.version or info.version in self.refused:
+        if (
+            self.model is not None and self.model.version == info.version
+        ) or info.version in self.refused:
             return
         try:
             model = registry.load(self.settings, self.spec.name, info.version)
         except registry.ModelRefused as exc:
             self.refused[info.version] = str(exc)
             self.metrics.refused.inc(tags=self.tags)
-            log.error("%s batch: %s; still serving %s", self.spec.name, exc, self.model.version if self.model else "nothing")
+            log.error(
+                "%s batch: %s; still serving %s",
+                self.spec.name,
+                exc,
+                self.model.version if self.model else "nothing",
+            )
             if self.model is None:
                 self.reason = f"no batch model for {self.spec.name}: {exc}"
             return
         previous, self.model = self.model, model  # the swap: one assignment
         if previous is not None:
             self.metrics.swaps.inc(tags=self.tags)
-        log.info("%s batch: serving version %s (was %s)", self.spec.name, model.version,
-                 previous.version if previous else None)  # fmt: skip
+        log.info(
+            "%s batch: serving version %s (was %s)",
+            self.spec.name,
+            model.version,
+            previous.version if previous else None,
+        )
 
     def current(self) -> Any:
         model = self.model
@@ -142,9 +157,11 @@ class Batch:
                 self.metrics.cache.inc(len(missing), tags={**self.tags, "result": "miss"})
         if missing:
             todo = [rows[i] for i in missing]
-            fresh = fast_predict(self.spec, model, todo) if len(todo) <= INLINE_ROWS else (
-                await asyncio.to_thread(fast_predict, self.spec, model, todo)
-            )  # fmt: skip
+            fresh = (
+                fast_predict(self.spec, model, todo)
+                if len(todo) <= INLINE_ROWS
+                else (await asyncio.to_thread(fast_predict, self.spec, model, todo))
+            )
             for i, value in zip(missing, fresh, strict=True):
                 values[i] = value
             if use_cache:
@@ -158,7 +175,10 @@ class Batch:
     def shape(self, value: Any) -> dict[str, Any]:
         spec = self.spec
         if spec.task == "classification":
-            return {spec.target: float(value) >= spec.decision_threshold, "probability": float(value)}
+            return {
+                spec.target: float(value) >= spec.decision_threshold,
+                "probability": float(value),
+            }
         if spec.task == "regression":
             return {spec.target: float(value)}
         return {"cluster": int(value)}
@@ -171,9 +191,10 @@ class Batch:
             "prediction": self.shape(prediction),
             "contributions": contributions,
             "model_version": model.version,
-            "explained_as": "SHAP values (raw scale)" if self.spec.task != "clustering"
+            "explained_as": "SHAP values (raw scale)"
+            if self.spec.task != "clustering"
             else "share of the squared distance to the assigned centre",
-        }  # fmt: skip
+        }
 
     def describe(self) -> dict[str, Any]:
         model = self.model
@@ -184,5 +205,11 @@ class Batch:
             importance = model.feature_importance()
         except Exception:  # noqa: BLE001 - a description without importances is still one
             importance = None
-        return {"version": model.version, "run_id": model.run_id, "metrics": model.metrics,
-                "feature_importance": importance, "checked_at": self.checked_at, "refused": refused}  # fmt: skip
+        return {
+            "version": model.version,
+            "run_id": model.run_id,
+            "metrics": model.metrics,
+            "feature_importance": importance,
+            "checked_at": self.checked_at,
+            "refused": refused,
+        }

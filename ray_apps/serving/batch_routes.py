@@ -35,8 +35,13 @@ class SweepRequest(BaseModel):
     max_rows: int | None = Field(None, ge=100, description="only the newest N rows of the lake")
 
 
-def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Callable[[Request], None],
-                 errors: Errors) -> None:  # fmt: skip
+def batch_routes(
+    app: FastAPI,
+    settings: Settings,
+    spec: UseCase,
+    authorize: Callable[[Request], None],
+    errors: Errors,
+) -> None:
     uc = spec.name
     base = f"/api/v1/{uc}/batch"
     tags = [uc]
@@ -47,17 +52,26 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
         the promotion gate's decision and the champion it faced."""
         found = await asyncio.to_thread(registry.versions, settings, uc)
         return {
-            "usecase": uc, "model": registry.model_name(uc), "primary_metric": spec.primary_metric,
+            "usecase": uc,
+            "model": registry.model_name(uc),
+            "primary_metric": spec.primary_metric,
             "higher_is_better": spec.higher_is_better,
             "versions": [
-                {"version": v.version, "run_id": v.run_id, "aliases": v.aliases, "metrics": v.metrics,
-                 "gate": v.gate or None, "created": v.created, "share_of_oracle": _float(v.tags.get("share_of_oracle")),
-                 "gate_champion_version": _int(v.tags.get("gate.champion_version")),
-                 "gate_champion_score": _float(v.tags.get("gate.champion_score")),
-                 "params": v.tags.get("params")}
+                {
+                    "version": v.version,
+                    "run_id": v.run_id,
+                    "aliases": v.aliases,
+                    "metrics": v.metrics,
+                    "gate": v.gate or None,
+                    "created": v.created,
+                    "share_of_oracle": _float(v.tags.get("share_of_oracle")),
+                    "gate_champion_version": _int(v.tags.get("gate.champion_version")),
+                    "gate_champion_score": _float(v.tags.get("gate.champion_score")),
+                    "params": v.tags.get("params"),
+                }
                 for v in found
             ],
-        }  # fmt: skip
+        }
 
     @app.post(f"{base}/promote", tags=tags, responses=errors(400, 401, 404, 422))
     async def promote(request: Request, body: PromoteRequest) -> dict[str, Any]:
@@ -67,7 +81,9 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
         try:
             await asyncio.to_thread(registry.promote, settings, uc, body.version, "by hand (API)")
         except MlflowException as exc:
-            raise HTTPException(404, f"{registry.model_name(uc)} has no version {body.version}: {exc.message}") from None
+            raise HTTPException(
+                404, f"{registry.model_name(uc)} has no version {body.version}: {exc.message}"
+            ) from None
         return {"usecase": uc, "champion": body.version}
 
     @app.post(f"{base}/rollback", tags=tags, responses=errors(401, 409))
@@ -85,7 +101,9 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
         """Start a Ray Tune sweep of the batch model as a Ray job (``python -m jobs.tune``, what
         `rtml train` submits); follow it at ``.../sweeps/{job_id}``. Bearer token if set."""
         authorize(request)
-        job_id = await asyncio.to_thread(ray_jobs.submit_sweep, settings, uc, body.trials, body.max_rows)
+        job_id = await asyncio.to_thread(
+            ray_jobs.submit_sweep, settings, uc, body.trials, body.max_rows
+        )
         return {"usecase": uc, "job_id": job_id, "trials": body.trials}
 
     @app.get(f"{base}/sweeps", tags=tags, responses=errors(503))
@@ -103,7 +121,9 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
             raise HTTPException(404, str(exc)) from None
 
     @app.get(f"{base}/trials", tags=tags, responses=errors(422, 503))
-    async def trials(sweep: str | None = Query(None, description="one sweep's id (its SWEEP line)")) -> dict[str, Any]:
+    async def trials(
+        sweep: str | None = Query(None, description="one sweep's id (its SWEEP line)"),
+    ) -> dict[str, Any]:
         """Every trial of the use case's sweeps (or of one), with its parameters and scores."""
         try:
             found = await asyncio.to_thread(registry.trials, settings, uc, sweep)
@@ -112,7 +132,9 @@ def batch_routes(app: FastAPI, settings: Settings, spec: UseCase, authorize: Cal
         return {"usecase": uc, "primary_metric": spec.primary_metric, "trials": found}
 
     @app.get(f"{base}/evaluation", tags=tags, responses=errors(422, 503))
-    async def evaluate(rows: int = Query(2000, ge=10, le=50_000, description="the newest N events")) -> dict[str, Any]:
+    async def evaluate(
+        rows: int = Query(2000, ge=10, le=50_000, description="the newest N events"),
+    ) -> dict[str, Any]:
         """The champion on the newest events of the lake, beside the oracle: for classification the
         confusion matrix, ROC and precision-recall curves; for regression predicted vs actual and
         the residuals; for clustering the cluster sizes and a 2-D projection."""

@@ -43,12 +43,18 @@ def serve_overrides(settings: Settings) -> dict[str, Any]:
 
 
 def local_config(
-    settings: Settings, extra: dict[str, Any] | None = None, deployment: dict[str, Any] | None = None
+    settings: Settings,
+    extra: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The config file with the local stack's values; ``extra`` adds setting overrides and
     ``deployment`` options of the ``Api`` deployment (e.g. ``num_replicas``)."""
     config = load_config()
-    config["http_options"] = {**config.get("http_options", {}), "host": LOOPBACK, "port": settings.serve_port}
+    config["http_options"] = {
+        **config.get("http_options", {}),
+        "host": LOOPBACK,
+        "port": settings.serve_port,
+    }
     # Every local Ray node shares 127.0.0.1: a proxy per node could not bind the port twice.
     config["proxy_location"] = "HeadOnly"
     overrides = {**serve_overrides(settings), **(extra or {})}
@@ -74,18 +80,24 @@ def app_status(settings: Settings) -> dict[str, Any] | None:
 
 def api_ready(settings: Settings, timeout: float = 2.0) -> bool:
     try:
-        return httpx.get(f"{settings.serve_url}/api/v1/usecases", timeout=timeout).status_code == 200
+        return (
+            httpx.get(f"{settings.serve_url}/api/v1/usecases", timeout=timeout).status_code == 200
+        )
     except httpx.HTTPError:
         return False
 
 
 def deploy(
-    settings: Settings, timeout_s: float = 180.0, extra: dict[str, Any] | None = None,
+    settings: Settings,
+    timeout_s: float = 180.0,
+    extra: dict[str, Any] | None = None,
     deployment: dict[str, Any] | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """Deploy (or update in place) and wait until the API answers; return a one-line outcome."""
     config = local_config(settings, extra, deployment)
-    answer = httpx.put(f"{settings.ray_dashboard_url}/api/serve/applications/", json=config, timeout=60)
+    answer = httpx.put(
+        f"{settings.ray_dashboard_url}/api/serve/applications/", json=config, timeout=60
+    )
     if answer.status_code != 200:
         raise RuntimeError(f"Serve refused the config ({answer.status_code}): {answer.text[:500]}")
     deadline = time.monotonic() + timeout_s
@@ -94,7 +106,9 @@ def deploy(
         status = app_status(settings)
         state = (status or {}).get("status")
         if state == "DEPLOY_FAILED":
-            raise RuntimeError(f"Serve could not deploy {APP}: {(status or {}).get('message', '')[:2000]}")
+            raise RuntimeError(
+                f"Serve could not deploy {APP}: {(status or {}).get('message', '')[:2000]}"
+            )
         if state == "RUNNING" and api_ready(settings):
             return f"API at {settings.serve_url}/api/v1 (docs at {settings.serve_url}/docs)"
         time.sleep(1.0)

@@ -106,8 +106,10 @@ class Incremental:
                 out = await asyncio.wait_for(
                     handle.predict.remote(xs), timeout=self.settings.serve_learner_timeout_s
                 )
-                return ShardAnswer(out["predictions"], out["checkpoint_version"], out["learned"], "learner")
-            except asyncio.TimeoutError:
+                return ShardAnswer(
+                    out["predictions"], out["checkpoint_version"], out["learned"], "learner"
+                )
+            except TimeoutError:
                 pass  # restarting or busy: the checkpoint answers this time
             except ray.exceptions.RayActorError:
                 self.forget(shard)  # dead for good (stopped): look it up again later
@@ -125,7 +127,9 @@ class Incremental:
                 f"no online model for {self.spec.name} yet: its learner does not answer and no "
                 f"checkpoint is loaded; start it with POST /api/v1/{self.spec.name}/incremental/start"
             )
-        return ShardAnswer(predict_many(self.spec, copy.model, xs), copy.version, copy.learned, "checkpoint")
+        return ShardAnswer(
+            predict_many(self.spec, copy.model, xs), copy.version, copy.learned, "checkpoint"
+        )
 
     async def predict(self, xs: list[dict[str, Any]]) -> dict[str, Any]:
         shards = self.asked_shards()
@@ -135,7 +139,9 @@ class Incremental:
             except NoModel as exc:
                 answers = [exc]
         else:
-            answers = await asyncio.gather(*(self._ask(s, xs) for s in shards), return_exceptions=True)
+            answers = await asyncio.gather(
+                *(self._ask(s, xs) for s in shards), return_exceptions=True
+            )
         good = [a for a in answers if isinstance(a, ShardAnswer)]
         for a in answers:
             if not isinstance(a, (ShardAnswer, NoModel)):
@@ -143,7 +149,9 @@ class Incremental:
         if not good:
             raise next(a for a in answers if isinstance(a, NoModel))  # type: ignore[misc]
         return {
-            "predictions": [self._combine([a.predictions[i] for a in good]) for i in range(len(xs))],
+            "predictions": [
+                self._combine([a.predictions[i] for a in good]) for i in range(len(xs))
+            ],
             "model_version": min(a.checkpoint_version for a in good),
             "learned": sum(a.learned for a in good),
             "checkpoint_age_s": self.checkpoint_age(shards),
@@ -173,7 +181,7 @@ class Incremental:
             if handle is not None:
                 try:
                     row = await asyncio.wait_for(handle.status.remote(), timeout=10)
-                except (asyncio.TimeoutError, ray.exceptions.RayError) as exc:
+                except (TimeoutError, ray.exceptions.RayError) as exc:
                     row["error"] = f"learner does not answer: {type(exc).__name__}"
             if not row.get("running"):
                 row["checkpoint"] = await asyncio.to_thread(self.store.info, self.spec.name, shard)

@@ -18,14 +18,19 @@ class ServeMetrics:
     def __init__(self) -> None:
         kind = ("usecase", "kind")
         self.latency = metrics.Histogram(
-            "rtml_serve_prediction_latency_s", "seconds to answer one predict request",
-            boundaries=LATENCY_BOUNDARIES, tag_keys=kind,
-        )  # fmt: skip
-        self.predictions = metrics.Counter("rtml_serve_predictions", "events predicted", tag_keys=kind)
+            "rtml_serve_prediction_latency_s",
+            "seconds to answer one predict request",
+            boundaries=LATENCY_BOUNDARIES,
+            tag_keys=kind,
+        )
+        self.predictions = metrics.Counter(
+            "rtml_serve_predictions", "events predicted", tag_keys=kind
+        )
         self.cache = metrics.Counter(
-            "rtml_serve_cache_requests", "batch prediction cache lookups",
+            "rtml_serve_cache_requests",
+            "batch prediction cache lookups",
             tag_keys=("usecase", "kind", "result"),
-        )  # fmt: skip
+        )
         self.model_version = metrics.Gauge(
             "rtml_serve_model_version", "version of the model being served", tag_keys=kind
         )
@@ -33,15 +38,19 @@ class ServeMetrics:
             "rtml_serve_model_swaps", "times a new model version was swapped in", tag_keys=kind
         )
         self.champion_metric = metrics.Gauge(
-            "rtml_serve_champion_metric", "the champion's holdout metrics",
+            "rtml_serve_champion_metric",
+            "the champion's holdout metrics",
             tag_keys=("usecase", "kind", "metric"),
-        )  # fmt: skip
+        )
         self.refused = metrics.Counter(
-            "rtml_serve_models_refused", "champion versions refused: their files fail the signature",
+            "rtml_serve_models_refused",
+            "champion versions refused: their files fail the signature",
             tag_keys=kind,
-        )  # fmt: skip
+        )
         self.errors = metrics.Counter(
-            "rtml_serve_errors", "requests answered with an error", tag_keys=("usecase", "kind", "status")
+            "rtml_serve_errors",
+            "requests answered with an error",
+            tag_keys=("usecase", "kind", "status"),
         )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError, create_model
@@ -30,7 +30,7 @@ class BadRequest(Exception):
         self.detail = detail
 
 
-@lru_cache(maxsize=None)
+@cache
 def predict_model(usecase: str) -> type[EventModel]:
     """The event schema with the target optional (``None``): what a predict request carries."""
     spec = get(usecase)
@@ -38,9 +38,10 @@ def predict_model(usecase: str) -> type[EventModel]:
         return spec.event
     annotation = spec.event.model_fields[spec.target].annotation
     return create_model(  # type: ignore[call-overload,no-any-return]
-        f"{spec.event.__name__}Request", __base__=spec.event,
+        f"{spec.event.__name__}Request",
+        __base__=spec.event,
         **{spec.target: (annotation | None, None)},
-    )  # fmt: skip
+    )
 
 
 def body_schema(
@@ -57,7 +58,9 @@ def body_schema(
             "required": True,
             "content": {
                 "application/json": {
-                    "schema": {"oneOf": [one, {"type": "array", "items": one, "maxItems": max_events}]}
+                    "schema": {
+                        "oneOf": [one, {"type": "array", "items": one, "maxItems": max_events}]
+                    }
                 }
             },
         }
@@ -68,7 +71,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     """The body as JSON; 413 as soon as it grows past ``max_bytes``, 400 when it is not JSON."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BadRequest(413, f"request body of {declared} bytes is over the {max_bytes} byte limit")
+        raise BadRequest(
+            413, f"request body of {declared} bytes is over the {max_bytes} byte limit"
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -118,8 +123,10 @@ def parse_events(body: Any, model: type[EventModel], max_events: int) -> Events:
     events, errors = [], []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
-            errors.append({"field": "event", "message": f"expected a JSON object, got {type(item).__name__}"}
-                          | ({"index": i} if many else {}))  # fmt: skip
+            errors.append(
+                {"field": "event", "message": f"expected a JSON object, got {type(item).__name__}"}
+                | ({"index": i} if many else {})
+            )
             continue
         try:
             events.append(model.model_validate(item))

@@ -32,7 +32,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ray_apps.serving.batch_routes import batch_routes
 from ray_apps.serving.incremental import NoModel
-from ray_apps.serving.requests import BadRequest, body_schema, parse_events, predict_model, read_json
+from ray_apps.serving.requests import (
+    BadRequest,
+    body_schema,
+    parse_events,
+    predict_model,
+    read_json,
+)
 from ray_apps.serving.service import LearnerRunning, Service
 from ray_apps.serving.ui import mount_ui
 from rtml import sql
@@ -42,7 +48,13 @@ from rtml.usecases.base import UseCase
 
 API = "/api/v1"
 #: A dependency that does not answer: 503 with the reason.
-UNAVAILABLE: tuple[type[Exception], ...] = (TimeoutError, ConnectionError, RayError, KafkaException, RedisError)
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    TimeoutError,
+    ConnectionError,
+    RayError,
+    KafkaException,
+    RedisError,
+)
 
 
 class FieldError(BaseModel):
@@ -79,7 +91,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 class SqlRequest(BaseModel):
-    sql: str = Field(min_length=1, max_length=20_000, description="one read-only SELECT over the lake")
+    sql: str = Field(
+        min_length=1, max_length=20_000, description="one read-only SELECT over the lake"
+    )
     limit: int | None = Field(None, ge=1, description="most rows back (at most RTML_SQL_ROW_LIMIT)")
 
 
@@ -120,7 +134,9 @@ def make_app(service: Service) -> FastAPI:
     components: dict[str, Any] = {}
 
     # -- errors: always a status that says whose fault, and a message ----------------------------
-    def error(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(
+        request: Request, status: int, detail: Any, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         usecase, kind = _labels(request.url.path)
         metrics.errors.inc(tags={"usecase": usecase, "kind": kind, "status": str(status)})
         return JSONResponse({"detail": detail}, status, headers=headers)
@@ -138,7 +154,9 @@ def make_app(service: Service) -> FastAPI:
     async def on_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # A dependency (a learner, Kafka, Redis) that did not answer: not the client's mistake,
         # and not a bug of the API either.
-        return error(request, 503, f"a dependency did not answer: {type(exc).__name__}: {exc}"[:500])
+        return error(
+            request, 503, f"a dependency did not answer: {type(exc).__name__}: {exc}"[:500]
+        )
 
     async def on_sql(request: Request, exc: Exception) -> JSONResponse:
         return error(request, 400, str(exc))
@@ -150,16 +168,23 @@ def make_app(service: Service) -> FastAPI:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         detail = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p != "body") or "body",
+                "message": e["msg"],
+            }
             for e in exc.errors()
-        ]  # fmt: skip
+        ]
         return error(request, 422, detail)
 
     for exc_type, handler in (
-        (BadRequest, on_bad_request), (NoModel, on_no_model), (LearnerRunning, on_conflict),
-        (sql.SqlError, on_sql), (HTTPException, on_http), (RequestValidationError, on_validation),
+        (BadRequest, on_bad_request),
+        (NoModel, on_no_model),
+        (LearnerRunning, on_conflict),
+        (sql.SqlError, on_sql),
+        (HTTPException, on_http),
+        (RequestValidationError, on_validation),
         *((unavailable, on_unavailable) for unavailable in UNAVAILABLE),
-    ):  # fmt: skip
+    ):
         app.add_exception_handler(exc_type, handler)
 
     def authorize(request: Request) -> None:
@@ -167,9 +192,14 @@ def make_app(service: Service) -> FastAPI:
         if token is None:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.get_secret_value().encode()):
-            raise HTTPException(401, "this route needs 'Authorization: Bearer <RTML_API_TOKEN>'",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.get_secret_value().encode()
+        ):
+            raise HTTPException(
+                401,
+                "this route needs 'Authorization: Bearer <RTML_API_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     # -- service-wide routes ----------------------------------------------------------------------
     @app.get(f"{API}/usecases", tags=["meta"])
@@ -202,23 +232,38 @@ def make_app(service: Service) -> FastAPI:
         from rtml.lake import Lake
 
         infos = await asyncio.to_thread(lambda: Lake(settings).info())
-        return {"tables": [
-            {"name": t.name, "rows": t.rows, "files": t.files, "version": t.version,
-             "partition_by": t.partition_by, "columns": [{"name": n, "type": k} for n, k in t.columns]}
-            for t in infos
-        ]}  # fmt: skip
+        return {
+            "tables": [
+                {
+                    "name": t.name,
+                    "rows": t.rows,
+                    "files": t.files,
+                    "version": t.version,
+                    "partition_by": t.partition_by,
+                    "columns": [{"name": n, "type": k} for n, k in t.columns],
+                }
+                for t in infos
+            ]
+        }
 
     @app.get(f"{API}/links", tags=["meta"])
     async def links() -> dict[str, str]:
         """Where the stack's own consoles are: the Ray dashboard, MLflow, Prometheus."""
-        return {"ray_dashboard": settings.ray_dashboard_url, "mlflow": settings.mlflow_uri,
-                "prometheus": settings.prometheus_url}  # fmt: skip
+        return {
+            "ray_dashboard": settings.ray_dashboard_url,
+            "mlflow": settings.mlflow_uri,
+            "prometheus": settings.prometheus_url,
+        }
 
     for spec in USECASES.values():
         _usecase_routes(app, service, spec, authorize, components)
         batch_routes(app, settings, spec, authorize, errors)
 
-    @app.api_route(f"{API}/{{usecase}}/{{rest:path}}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
+    @app.api_route(
+        f"{API}/{{usecase}}/{{rest:path}}",
+        methods=["GET", "POST", "PUT", "DELETE"],
+        include_in_schema=False,
+    )
     async def unknown(usecase: str, rest: str) -> None:
         if usecase in USECASES:
             raise HTTPException(404, f"no endpoint {rest!r} for {usecase}; see /docs")
@@ -226,7 +271,9 @@ def make_app(service: Service) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
             schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
             app.openapi_schema = schema
         return app.openapi_schema
@@ -238,17 +285,25 @@ def make_app(service: Service) -> FastAPI:
 
 def _describe(spec: UseCase) -> dict[str, Any]:
     return {
-        "name": spec.name, "title": spec.title, "task": spec.task, "target": spec.target,
-        "key": spec.key, "topic": spec.topic, "primary_metric": spec.primary_metric,
+        "name": spec.name,
+        "title": spec.title,
+        "task": spec.task,
+        "target": spec.target,
+        "key": spec.key,
+        "topic": spec.topic,
+        "primary_metric": spec.primary_metric,
         "features": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in spec.features],
         "decision_threshold": spec.decision_threshold if spec.task == "classification" else None,
-    }  # fmt: skip
+    }
 
 
 def _usecase_routes(
-    app: FastAPI, service: Service, spec: UseCase, authorize: Callable[[Request], None],
+    app: FastAPI,
+    service: Service,
+    spec: UseCase,
+    authorize: Callable[[Request], None],
     components: dict[str, Any],
-) -> None:  # fmt: skip
+) -> None:
     settings, metrics, uc = service.settings, service.metrics, spec.name
     base = f"{API}/{uc}"
     request_model = predict_model(uc)
@@ -256,14 +311,22 @@ def _usecase_routes(
     labelled = body_schema(spec.event, settings.serve_max_events, components)
     tags = [uc]
     online = build_model(spec)
-    online_name = type(list(online.steps.values())[-1] if hasattr(online, "steps") else online).__name__
+    online_name = type(
+        list(online.steps.values())[-1] if hasattr(online, "steps") else online
+    ).__name__
 
-    async def features(request: Request, model: type[BaseModel] = request_model) -> tuple[list[dict[str, Any]], bool]:
+    async def features(
+        request: Request, model: type[BaseModel] = request_model
+    ) -> tuple[list[dict[str, Any]], bool]:
         body = await read_json(request, settings.serve_max_body_bytes)
         parsed = parse_events(body, model, settings.serve_max_events)  # type: ignore[arg-type]
         return [spec.features_of(e) for e in parsed.events], parsed.many
 
-    async def timed(kind: str, request: Request, answer: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]) -> JSONResponse:
+    async def timed(
+        kind: str,
+        request: Request,
+        answer: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
+    ) -> JSONResponse:
         t0 = time.perf_counter()
         xs, many = await features(request)
         t1 = time.perf_counter()
@@ -280,20 +343,35 @@ def _usecase_routes(
         timing = f"read;dur={(t1 - t0) * 1000:.2f}, model;dur={(t2 - t1) * 1000:.2f}, app;dur={(time.perf_counter() - t0) * 1000:.2f}"
         return JSONResponse({"usecase": uc, "kind": kind, **out}, headers={"Server-Timing": timing})
 
-    @app.post(f"{base}/incremental/predict", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
+    @app.post(
+        f"{base}/incremental/predict",
+        tags=tags,
+        openapi_extra=one_or_many,
+        responses=errors(*EVENT_ERRORS),
+    )
     async def incremental_predict(request: Request) -> JSONResponse:
         """What the online model knows now: asked of the learner, or its last checkpoint while
         the learner restarts (``source``). One event, or a list (answered in order)."""
         return await timed("incremental", request, lambda xs: service.predict_incremental(uc, xs))
 
-    @app.post(f"{base}/batch/predict", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
+    @app.post(
+        f"{base}/batch/predict",
+        tags=tags,
+        openapi_extra=one_or_many,
+        responses=errors(*EVENT_ERRORS),
+    )
     async def batch_predict(request: Request) -> JSONResponse:
         """The registry champion's prediction, cached in Redis by model version and features
         (``Cache-Control: no-cache`` skips the cache)."""
         use_cache = "no-cache" not in request.headers.get("cache-control", "")
         return await timed("batch", request, lambda xs: service.predict_batch(uc, xs, use_cache))
 
-    @app.post(f"{base}/batch/explain", tags=tags, openapi_extra=one_or_many, responses=errors(*EVENT_ERRORS))
+    @app.post(
+        f"{base}/batch/explain",
+        tags=tags,
+        openapi_extra=one_or_many,
+        responses=errors(*EVENT_ERRORS),
+    )
     async def batch_explain(request: Request) -> dict[str, Any]:
         """Per-feature contributions of one event to the champion's prediction."""
         xs, many = await features(request)
@@ -306,8 +384,13 @@ def _usecase_routes(
         """Each learner shard's prequential metrics (beside the oracle's) and status."""
         return {"usecase": uc, "learners": await service.incremental[uc].status()}
 
-    @app.post(f"{base}/incremental/learn", tags=tags, status_code=202, openapi_extra=labelled,
-              responses=errors(*EVENT_ERRORS))  # fmt: skip
+    @app.post(
+        f"{base}/incremental/learn",
+        tags=tags,
+        status_code=202,
+        openapi_extra=labelled,
+        responses=errors(*EVENT_ERRORS),
+    )
     async def incremental_learn(request: Request) -> JSONResponse:
         """Labelled feedback: the events go to the use case's topic, and its learner learns each
         exactly once (the answer lists where they were written)."""
@@ -343,8 +426,14 @@ def _usecase_routes(
             "incremental": {
                 "model": online_name,
                 "params": dict(spec.online_model),
-                "checkpoints": {str(s): {"version": v, "age_s": round(time.time() - c, 3)} for s, (v, c) in inc.latest.items()},
-                "fallback": {str(s): {"version": f.version, "learned": f.learned} for s, f in inc.fallback.items()},
+                "checkpoints": {
+                    str(s): {"version": v, "age_s": round(time.time() - c, 3)}
+                    for s, (v, c) in inc.latest.items()
+                },
+                "fallback": {
+                    str(s): {"version": f.version, "learned": f.learned}
+                    for s, f in inc.fallback.items()
+                },
             },
             "batch": service.batch[uc].describe(),
         }

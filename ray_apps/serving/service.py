@@ -64,11 +64,17 @@ class Service:
         self._in_flight = {"incremental": 0, "batch": 0}
         self.stop = threading.Event()
         threads = [
-            ("checkpoint-announcements", watch_checkpoints, (self.redis, self.incremental, self.stop)),
+            (
+                "checkpoint-announcements",
+                watch_checkpoints,
+                (self.redis, self.incremental, self.stop),
+            ),
             ("gauges", self._export_versions_forever, (self.stop,)),
         ]
         for name in USECASES:
-            threads.append((f"fallback-{name}", self.incremental[name].refresh_forever, (self.stop,)))
+            threads.append(
+                (f"fallback-{name}", self.incremental[name].refresh_forever, (self.stop,))
+            )
             threads.append((f"champion-{name}", self.batch[name].poll_forever, (self.stop,)))
         for name, target, args in threads:
             threading.Thread(target=target, args=args, name=name, daemon=True).start()
@@ -84,7 +90,9 @@ class Service:
             return await self._alone("incremental", self.incremental[usecase].predict(xs))
         return _raise_if_error(await self._incremental_batched((usecase, xs)))
 
-    async def predict_batch(self, usecase: str, rows: list[dict[str, Any]], use_cache: bool) -> dict[str, Any]:
+    async def predict_batch(
+        self, usecase: str, rows: list[dict[str, Any]], use_cache: bool
+    ) -> dict[str, Any]:
         # A list is a batch already: merged with others it would only wait for them, while alone
         # it runs in a worker thread beside the other lists (measured: +5 % events/s with lists).
         if len(rows) > INLINE_ROWS or not self._busy("batch"):
@@ -104,12 +112,20 @@ class Service:
             self._in_flight[kind] -= 1
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
-    async def _incremental_batched(self, items: list[tuple[str, list[dict[str, Any]]]]) -> list[Any]:
-        return await self._alone("incremental", _grouped(items, lambda key, xs: self.incremental[key[0]].predict(xs)))
+    async def _incremental_batched(
+        self, items: list[tuple[str, list[dict[str, Any]]]]
+    ) -> list[Any]:
+        return await self._alone(
+            "incremental", _grouped(items, lambda key, xs: self.incremental[key[0]].predict(xs))
+        )
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
-    async def _batch_batched(self, items: list[tuple[str, bool, list[dict[str, Any]]]]) -> list[Any]:
-        return await self._alone("batch", _grouped(items, lambda key, rows: self.batch[key[0]].predict(rows, key[1])))
+    async def _batch_batched(
+        self, items: list[tuple[str, bool, list[dict[str, Any]]]]
+    ) -> list[Any]:
+        return await self._alone(
+            "batch", _grouped(items, lambda key, rows: self.batch[key[0]].predict(rows, key[1]))
+        )
 
     def note_version(self, usecase: str, kind: str, version: int) -> None:
         """Keep the served-version gauge current (set only when it changes: a set is not free)."""
@@ -140,7 +156,9 @@ class Service:
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[tuple[int, int]]] = []
 
-        def delivered(future: asyncio.Future[tuple[int, int]]) -> Callable[[KafkaError | None, Message], None]:
+        def delivered(
+            future: asyncio.Future[tuple[int, int]],
+        ) -> Callable[[KafkaError | None, Message], None]:
             def report(err: KafkaError | None, msg: Message) -> None:
                 if err is not None:
                     loop.call_soon_threadsafe(future.set_exception, RuntimeError(str(err)))
@@ -153,9 +171,11 @@ class Service:
             future: asyncio.Future[tuple[int, int]] = loop.create_future()
             futures.append(future)
             self._producer.produce(
-                spec.topic, event.model_dump_json().encode(), spec.key_of(event).encode(),
+                spec.topic,
+                event.model_dump_json().encode(),
+                spec.key_of(event).encode(),
                 on_delivery=delivered(future),
-            )  # fmt: skip
+            )
         await asyncio.to_thread(self._producer.flush, 30)
         placed = await asyncio.gather(*futures)
         return {
@@ -171,7 +191,9 @@ class Service:
         handles = [learner.start(usecase, s, shards, settings=addresses) for s in range(shards)]
         for shard in range(shards):
             self.incremental[usecase].forget(shard)
-        return list(await asyncio.wait_for(asyncio.gather(*(h.status.remote() for h in handles)), 120))
+        return list(
+            await asyncio.wait_for(asyncio.gather(*(h.status.remote() for h in handles)), 120)
+        )
 
     async def stop_learners(self, usecase: str) -> list[dict[str, Any]]:
         out = []
@@ -197,7 +219,10 @@ class Service:
             await asyncio.to_thread(forget, self.settings, usecase, shard)
             self.incremental[usecase].fallback.pop(shard, None)
             self.incremental[usecase].latest.pop(shard, None)
-        return [{"usecase": usecase, "shard": s, "checkpoint": "deleted", "snapshots": "retired"} for s in shards]
+        return [
+            {"usecase": usecase, "shard": s, "checkpoint": "deleted", "snapshots": "retired"}
+            for s in shards
+        ]
 
     # -- the rest ---------------------------------------------------------------------------------
     def sample(self, usecase: str) -> dict[str, Any]:
@@ -224,21 +249,25 @@ class Service:
                 detail = "" if ok else "not ready"
             except Exception as exc:  # noqa: BLE001 - a dependency's failure is the answer
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
-            return {"ok": ok, "ms": round((time.perf_counter() - t0) * 1000, 1)} | ({"detail": detail} if detail else {})
+            return {"ok": ok, "ms": round((time.perf_counter() - t0) * 1000, 1)} | (
+                {"detail": detail} if detail else {}
+            )
 
         async def mlflow() -> bool:
             async with httpx.AsyncClient(timeout=2) as client:
                 return (await client.get(f"{s.mlflow_uri}/health")).status_code == 200
 
-        deps = dict(zip(
-            ("redis", "kafka", "mlflow"),
-            await asyncio.gather(
-                check(lambda: self.aioredis.ping()),
-                check(lambda: asyncio.to_thread(broker_ready, s, 2.0)),
-                check(mlflow),
-            ),
-            strict=True,
-        ))  # fmt: skip
+        deps = dict(
+            zip(
+                ("redis", "kafka", "mlflow"),
+                await asyncio.gather(
+                    check(lambda: self.aioredis.ping()),
+                    check(lambda: asyncio.to_thread(broker_ready, s, 2.0)),
+                    check(mlflow),
+                ),
+                strict=True,
+            )
+        )
         deps["ray"] = {"ok": ray.is_initialized()}
         usecases = {}
         for name in USECASES:
@@ -246,18 +275,24 @@ class Service:
             inc = self.incremental[name]
             usecases[name] = {
                 "incremental": {
-                    "learners_running": sum(found), "shards": len(found),
+                    "learners_running": sum(found),
+                    "shards": len(found),
                     "fallback_versions": {sh: f.version for sh, f in inc.fallback.items()},
                     "serving": bool(sum(found) or inc.fallback),
                 },
-                "batch": {"version": getattr(self.batch[name].model, "version", None),
-                          **({} if self.batch[name].model else {"reason": self.batch[name].reason})},
-            }  # fmt: skip
+                "batch": {
+                    "version": getattr(self.batch[name].model, "version", None),
+                    **({} if self.batch[name].model else {"reason": self.batch[name].reason}),
+                },
+            }
         ok = all(d["ok"] for d in deps.values())
         return {"status": "ok" if ok else "degraded", "dependencies": deps, "usecases": usecases}
 
 
-async def _grouped(items: list[tuple[Any, ...]], call: Callable[[tuple[Any, ...], list[Any]], Awaitable[dict[str, Any]]]) -> list[Any]:
+async def _grouped(
+    items: list[tuple[Any, ...]],
+    call: Callable[[tuple[Any, ...], list[Any]], Awaitable[dict[str, Any]]],
+) -> list[Any]:
     """Answer a batch of ``(*key, rows)`` items with one ``call`` per distinct key; each item gets
     its own slice of the answer's per-row lists, or the exception its call raised (it never fails the others)."""
     groups: dict[tuple[Any, ...], list[int]] = {}

@@ -100,10 +100,19 @@ def ensure_jars(settings: Settings) -> Path:
     pom = libs.parent / "pom.xml"
     pom.write_text(POM.format(version=settings.kafka_version, log4j=LOG4J_VERSION))
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={libs}", "-DincludeScope=runtime"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={libs}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         raise PrerequisiteMissing(
             f"Maven could not fetch Kafka {settings.kafka_version}:\n{result.stdout[-2000:]}"
@@ -152,17 +161,34 @@ def prepare(settings: Settings, home: Path) -> list[str]:
         # Kafka's Uuid: 16 random bytes, URL-safe base64 without padding.
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
-            [java, "-cp", classpath, f"-Dlog4j2.configurationFile={log4j}",
-             # "=" form: a base64 id may start with "-" and read as an option
-             "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)],
-            capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                java,
+                "-cp",
+                classpath,
+                f"-Dlog4j2.configurationFile={log4j}",
+                # "=" form: a base64 id may start with "-" and read as an option
+                "kafka.tools.StorageTool",
+                "format",
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
     return [
-        java, f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}",
-        "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={home / 'logs'}",
-        "-cp", classpath, "kafka.Kafka", str(config),
-    ]  # fmt: skip
-
+        java,
+        f"-Xmx{settings.kafka_heap}",
+        f"-Xms{settings.kafka_heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={home / 'logs'}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(config),
+    ]

@@ -108,8 +108,10 @@ def up(
         start(part)
     settle()
     kafka_ok = any(p.name == "kafka" for p in services) and outcome["kafka"].state in (
-        "running", "started", "external"
-    )  # fmt: skip
+        "running",
+        "started",
+        "external",
+    )
     if kafka_ok or (not services and readers):
         created = ensure_topics(settings)
         report("topics: " + ", ".join(f"{t} {what}" for t, what in created.items()))
@@ -139,12 +141,18 @@ def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> N
             shards = settings.learner_shards
             for usecase in USECASES:
                 for shard in range(shards):
-                    learner.start(usecase, shard, shards, settings=learner.service_addresses(settings))
-            report(f"learners: {', '.join(USECASES)} ({shards} shard(s) each) started or already running")
+                    learner.start(
+                        usecase, shard, shards, settings=learner.service_addresses(settings)
+                    )
+            report(
+                f"learners: {', '.join(USECASES)} ({shards} shard(s) each) started or already running"
+            )
         if "api" in names:
             import httpx
 
-            from ray_apps.serving import deploy  # ray_apps/serve_config.yaml, on settings.serve_port
+            from ray_apps.serving import (
+                deploy,
+            )  # ray_apps/serve_config.yaml, on settings.serve_port
 
             try:
                 report(f"api: {deploy.deploy(settings)}")
@@ -156,7 +164,9 @@ def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> N
         ray.shutdown()
 
 
-def down(settings: Settings, only: Sequence[str] | None = None, report: Report = lambda _: None) -> list[str]:
+def down(
+    settings: Settings, only: Sequence[str] | None = None, report: Report = lambda _: None
+) -> list[str]:
     stopped = []
     for part in reversed(_select(settings, only)):
         if part.external:
@@ -183,4 +193,6 @@ def _api_status(settings: Settings) -> PartStatus:
         return PartStatus("api", "stopped", settings.serve_url)
     ok = app.get("status") == "RUNNING" and deploy.api_ready(settings)
     detail = "" if ok else f"Serve says {app.get('status')}: {str(app.get('message', ''))[:80]}"
-    return PartStatus("api", "running" if ok else "unhealthy", f"{settings.serve_url}/api/v1", detail=detail)
+    return PartStatus(
+        "api", "running" if ok else "unhealthy", f"{settings.serve_url}/api/v1", detail=detail
+    )

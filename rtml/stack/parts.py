@@ -136,10 +136,22 @@ class Redis(Part):
         self.home.mkdir(parents=True, exist_ok=True)
         # Append-only file: model checkpoints in Redis survive a restart of Redis.
         return [
-            server, "--bind", LOOPBACK, "--port", str(self.settings.redis_port),
-            "--dir", str(self.home.resolve()), "--appendonly", "yes",
-            "--save", "", "--protected-mode", "yes", "--daemonize", "no",
-        ]  # fmt: skip
+            server,
+            "--bind",
+            LOOPBACK,
+            "--port",
+            str(self.settings.redis_port),
+            "--dir",
+            str(self.home.resolve()),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
 
 
 class Mlflow(Part):
@@ -164,13 +176,21 @@ class Mlflow(Part):
         home = self.home.resolve()
         (home / "artifacts").mkdir(parents=True, exist_ok=True)
         return [
-            str(Path(sys.executable).parent / "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{home / 'mlflow.db'}",
             # Artifacts go through the server (mlflow-artifacts:/), so any client that reaches
             # the tracking URI can log models without sharing the folder.
-            "--artifacts-destination", str(home / "artifacts"),
-            "--host", LOOPBACK, "--port", str(self.settings.mlflow_port), "--workers", "1",
-        ]  # fmt: skip
+            "--artifacts-destination",
+            str(home / "artifacts"),
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.settings.mlflow_port),
+            "--workers",
+            "1",
+        ]
 
     def env(self) -> Mapping[str, str]:
         # The job runner (huey consumers) costs ~0.8 GB and rtml submits no MLflow jobs; with it
@@ -198,24 +218,37 @@ class Ray(Part):
     @property
     def ports(self) -> list[int]:
         s = self.settings
-        return [s.ray_gcs_port, s.ray_dashboard_port, s.ray_client_port, s.ray_dashboard_agent_port,
-                s.ray_metrics_export_port, s.serve_haproxy_stats_port, s.serve_haproxy_metrics_port]  # fmt: skip
+        return [
+            s.ray_gcs_port,
+            s.ray_dashboard_port,
+            s.ray_client_port,
+            s.ray_dashboard_agent_port,
+            s.ray_metrics_export_port,
+            s.serve_haproxy_stats_port,
+            s.serve_haproxy_metrics_port,
+        ]
 
     def command(self) -> list[str]:
         s = self.settings
         return [
-            str(Path(sys.executable).parent / "ray"), "start", "--head", "--block",
-            f"--node-ip-address={LOOPBACK}", f"--port={s.ray_gcs_port}",
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            "--block",
+            f"--node-ip-address={LOOPBACK}",
+            f"--port={s.ray_gcs_port}",
             f"--ray-client-server-port={s.ray_client_port}",
-            "--include-dashboard=true", f"--dashboard-host={LOOPBACK}",
+            "--include-dashboard=true",
+            f"--dashboard-host={LOOPBACK}",
             f"--dashboard-port={s.ray_dashboard_port}",
             f"--dashboard-agent-listen-port={s.ray_dashboard_agent_port}",
             f"--metrics-export-port={s.ray_metrics_export_port}",
-            f"--min-worker-port={s.ray_min_worker_port}", f"--max-worker-port={s.ray_max_worker_port}",
+            f"--min-worker-port={s.ray_min_worker_port}",
+            f"--max-worker-port={s.ray_max_worker_port}",
             f"--num-cpus={s.ray_num_cpus}",
             f"--object-store-memory={s.ray_object_store_mb * 1024 * 1024}",
             "--disable-usage-stats",
-        ]  # fmt: skip
+        ]
 
     def env(self) -> Mapping[str, str]:
         venv_bin = str(Path(sys.executable).parent)
@@ -294,10 +327,12 @@ class Prometheus(Part):
         config.write_text(render_config(self.settings))
         s = self.settings
         return [
-            binary, f"--config.file={config}", f"--storage.tsdb.path={home / 'data'}",
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={home / 'data'}",
             f"--storage.tsdb.retention.time={s.prometheus_retention}",
             f"--web.listen-address={LOOPBACK}:{s.prometheus_port}",
-        ]  # fmt: skip
+        ]
 
 
 class Producers(Part):
@@ -324,9 +359,19 @@ class Producers(Part):
     def command(self) -> list[str]:
         s = self.settings
         return [
-            sys.executable, "-m", "rtml.cli", "produce", "all", "--rate", str(s.producer_rate),
-            "--count", "0", "--metrics-port", str(s.producer_metrics_port), "--no-progress",
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "rtml.cli",
+            "produce",
+            "all",
+            "--rate",
+            str(s.producer_rate),
+            "--count",
+            "0",
+            "--metrics-port",
+            str(s.producer_metrics_port),
+            "--no-progress",
+        ]
 
 
 class Lakehouse(Part):
@@ -385,4 +430,3 @@ class Lakehouse(Part):
 def all_parts(settings: Settings) -> list[Part]:
     """Every part, in start order."""
     return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Prometheus, Lakehouse, Producers)]
-

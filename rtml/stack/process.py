@@ -49,9 +49,11 @@ class ProcessFiles:
 
 
 def spawn(
-    files: ProcessFiles, argv: Sequence[str], env: Mapping[str, str] | None = None,
+    files: ProcessFiles,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> int:  # fmt: skip
+) -> int:
     """Start ``argv`` detached from this process (own session), logging to the part's log."""
     files.pid_file.parent.mkdir(parents=True, exist_ok=True)
     files.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -59,9 +61,14 @@ def spawn(
         log.write(f"\n--- {time.strftime('%F %T')} start: {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
-        )  # fmt: skip
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
     files.pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}")
     return proc.pid
 
@@ -102,7 +109,9 @@ def wait_dead(procs: list[psutil.Process], timeout_s: float = 5.0) -> bool:
     return True
 
 
-def terminate(files: ProcessFiles, grace_s: float = 20.0, sig: signal.Signals = signal.SIGTERM) -> bool:
+def terminate(
+    files: ProcessFiles, grace_s: float = 20.0, sig: signal.Signals = signal.SIGTERM
+) -> bool:
     """Signal the part's process group (SIGTERM), SIGKILL what is left of its process tree after
     ``grace_s``; True if it ran. ``sig=SIGKILL`` is a crash: no process gets to clean up."""
     pid = files.running_pid()

@@ -55,7 +55,13 @@ PORT_OFFSETS = {
     "ray_max_worker_port": 999,
 }
 #: Existing services a sandbox must not inherit: it runs its own.
-EXTERNAL = ("kafka_bootstrap", "redis_url", "mlflow_tracking_uri", "ray_address", "ray_dashboard_address")
+EXTERNAL = (
+    "kafka_bootstrap",
+    "redis_url",
+    "mlflow_tracking_uri",
+    "ray_address",
+    "ray_dashboard_address",
+)
 
 
 def sandbox_env(slot: int, state_dir: Path) -> dict[str, str]:
@@ -63,7 +69,9 @@ def sandbox_env(slot: int, state_dir: Path) -> dict[str, str]:
     if not 0 <= slot <= MAX_SLOT:
         raise ValueError(f"sandbox slot {slot} is outside 0..{MAX_SLOT}")
     base = FIRST_PORT + SLOT_SIZE * slot
-    env = {f"{ENV_PREFIX}{name.upper()}": str(base + offset) for name, offset in PORT_OFFSETS.items()}
+    env = {
+        f"{ENV_PREFIX}{name.upper()}": str(base + offset) for name, offset in PORT_OFFSETS.items()
+    }
     env[f"{ENV_PREFIX}STATE_DIR"] = str(state_dir)
     env.update({f"{ENV_PREFIX}{name.upper()}": "" for name in EXTERNAL})
     return env

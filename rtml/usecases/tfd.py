@@ -19,9 +19,17 @@ from rtml.features import categorical, flag, hour_of_day, log1p, numeric
 from rtml.usecases.base import EventModel, UseCase
 
 ProductCategory = Literal[
-    "groceries", "electronics", "fashion", "travel", "digital_goods", "gift_cards",
-    "home", "restaurants", "health", "entertainment",
-]  # fmt: skip
+    "groceries",
+    "electronics",
+    "fashion",
+    "travel",
+    "digital_goods",
+    "gift_cards",
+    "home",
+    "restaurants",
+    "health",
+    "entertainment",
+]
 TransactionType = Literal["online", "in_store", "subscription", "transfer"]
 PaymentMethod = Literal["credit_card", "debit_card", "wallet", "bank_transfer"]
 DeviceType = Literal["mobile", "desktop", "tablet", "pos_terminal"]

@@ -23,9 +23,15 @@ from rtml.verify.verdict import Verdict
 
 #: In the order `rtml verify --all` runs them: the cheap and local first, the API ones last.
 SCENARIO_MODULES = (
-    "poison", "learner_kills", "broker_restart", "redis_loss", "tampering", "api_fuzz",
-    "overload", "ray_node",
-)  # fmt: skip
+    "poison",
+    "learner_kills",
+    "broker_restart",
+    "redis_loss",
+    "tampering",
+    "api_fuzz",
+    "overload",
+    "ray_node",
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,13 @@ def run_scenario(scenario: Scenario, ctx: Context) -> Verdict:
     except Exception as exc:  # noqa: BLE001 - a crash of the scenario is a verdict too
         verdict = Verdict(scenario.name)
         lines = traceback.format_exception(exc)
-        verdict.problems.append(f"the scenario broke: {type(exc).__name__}: {exc} ({lines[-2].strip()[:200]})")
+        verdict.problems.append(
+            f"the scenario broke: {type(exc).__name__}: {exc} ({lines[-2].strip()[:200]})"
+        )
     verdict.seconds = time.monotonic() - t0
-    ctx.say(f"{scenario.name}: {'PASSED' if verdict.passed else 'FAILED'} in {verdict.seconds:.0f}s")
+    ctx.say(
+        f"{scenario.name}: {'PASSED' if verdict.passed else 'FAILED'} in {verdict.seconds:.0f}s"
+    )
     for problem in verdict.problems:
         ctx.say(f"  ! {problem}")
     return verdict

@@ -24,7 +24,9 @@ def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 
     frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
     if spec.task == "clustering":
         truth = [g.truth["segment"] for g in generated]
-        model = training.fit_kmeans(spec, {"k": 4, "scaling": "standard"}, frame.iloc[:rows], seed=seed)
+        model = training.fit_kmeans(
+            spec, {"k": 4, "scaling": "standard"}, frame.iloc[:rows], seed=seed
+        )
     else:
         truth = [spec.label_of(e) for e in events]
         if spec.task == "classification":
@@ -34,7 +36,9 @@ def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 
     holdout = frame.iloc[rows:].reset_index(drop=True)
     predictions = registry.BatchModel(usecase, 0, {}, model).predict(holdout)
     scores = registry.evaluate(spec, predictions, truth[rows:], holdout)
-    with mlflow.start_run(experiment_id=registry.experiment_id(settings, EXPERIMENT), run_name=f"{usecase}-small"):
+    with mlflow.start_run(
+        experiment_id=registry.experiment_id(settings, EXPERIMENT), run_name=f"{usecase}-small"
+    ):
         return registry.log_and_register(
             settings, usecase, model, frame.head(20), scores, tags={"rtml.verify": "small"}
         )

@@ -35,9 +35,12 @@ class Fleet:
     """One traced learner per use case, started fresh on freshly created topics."""
 
     def __init__(
-        self, settings: Settings, usecases: Sequence[str] = tuple(USECASES), say: Say = print,
+        self,
+        settings: Settings,
+        usecases: Sequence[str] = tuple(USECASES),
+        say: Say = print,
         **cadence: float,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.settings = settings
         self.usecases = list(usecases)
         self.say = say
@@ -76,7 +79,11 @@ class Fleet:
             try:
                 if handle is not None:
                     return int(ray.get(handle.pid.remote(), timeout=30))
-            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+            except (
+                ray.exceptions.RayActorError,
+                ray.exceptions.ActorUnavailableError,
+                ray.exceptions.GetTimeoutError,
+            ):
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"learner {usecase} did not come back within {timeout:.0f}s")
@@ -93,7 +100,11 @@ class Fleet:
             return None
         try:
             return ray.get(handle.status.remote(), timeout=30)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+        except (
+            ray.exceptions.RayActorError,
+            ray.exceptions.ActorUnavailableError,
+            ray.exceptions.GetTimeoutError,
+        ):
             return None
 
     # -- the end ------------------------------------------------------------------------------
@@ -118,9 +129,13 @@ class Fleet:
                 return last
             if time.monotonic() - said > 10:
                 said = time.monotonic()
-                self.say("  draining: " + ", ".join(
-                    f"{n} {last.get(n, {}).get('learned', 0)}/{sum(ends[n].values())}" for n in self.usecases
-                ))  # fmt: skip
+                self.say(
+                    "  draining: "
+                    + ", ".join(
+                        f"{n} {last.get(n, {}).get('learned', 0)}/{sum(ends[n].values())}"
+                        for n in self.usecases
+                    )
+                )
             time.sleep(0.5)
 
     def check(self, verdict: Verdict, timeout: float, dead_letters_once: bool = False) -> None:
@@ -139,9 +154,11 @@ class Fleet:
             letters = read_dead_letters(self.settings, spec)
             dl_counts, dl_problems = dead_letter_problems(name, ledger, letters, dead_letters_once)
             verdict.counts[name] = {
-                **counts, **dl_counts, "restored_from": status.get("restored_from"),
+                **counts,
+                **dl_counts,
+                "restored_from": status.get("restored_from"),
                 "checkpoint_failures": status.get("checkpoint_failures", 0),
-            }  # fmt: skip
+            }
             verdict.problems.extend(problems + dl_problems)
 
     def stop(self) -> None:
@@ -161,7 +178,9 @@ def _at(status: dict[str, Any], ends: dict[int, int]) -> bool:
 class Stream:
     """Events of known count produced in the background while a scenario makes trouble."""
 
-    def __init__(self, settings: Settings, usecases: Sequence[str], count: int, rate: float, seed: int) -> None:
+    def __init__(
+        self, settings: Settings, usecases: Sequence[str], count: int, rate: float, seed: int
+    ) -> None:
         self.count = count
         self.started = time.monotonic()
         self.report: ProduceReport | None = None
@@ -179,7 +198,9 @@ class Stream:
     def join(self, verdict: Verdict, timeout: float = 600) -> None:
         """Wait for the stream; every event must have been acknowledged by the broker."""
         self._thread.join(timeout)
-        if not verdict.expect(not self._thread.is_alive(), f"the producer did not finish within {timeout:.0f}s"):
+        if not verdict.expect(
+            not self._thread.is_alive(), f"the producer did not finish within {timeout:.0f}s"
+        ):
             return
         if not verdict.expect(self.error is None, f"the producer failed: {self.error!r}"):
             return

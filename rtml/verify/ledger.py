@@ -41,12 +41,17 @@ class TopicLedger:
         return len(self.valid) + len(self.invalid)
 
 
-def end_offsets(settings: Settings, topic: str, partitions: Iterable[int] | None = None) -> dict[int, int]:
+def end_offsets(
+    settings: Settings, topic: str, partitions: Iterable[int] | None = None
+) -> dict[int, int]:
     consumer = Consumer(consumer_config(settings, "rtml-verify-ends"))
     try:
         if partitions is None:
             partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in partitions}
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in partitions
+        }
     finally:
         consumer.close()
 
@@ -63,7 +68,9 @@ def _read(settings: Settings, topic: str, ends: Mapping[int, int]) -> Iterable[A
             batch = consumer.consume(num_messages=2000, timeout=2)
             idle = idle + 1 if not batch else 0
             if idle > 15:
-                raise TimeoutError(f"{topic}: no messages for 30 s, {len(done)}/{len(wanted)} partitions read")
+                raise TimeoutError(
+                    f"{topic}: no messages for 30 s, {len(done)}/{len(wanted)} partitions read"
+                )
             for msg in batch:
                 if msg.error() is not None:
                     continue
@@ -76,7 +83,9 @@ def _read(settings: Settings, topic: str, ends: Mapping[int, int]) -> Iterable[A
         consumer.close()
 
 
-def read_topic(settings: Settings, spec: UseCase, partitions: Iterable[int] | None = None) -> TopicLedger:
+def read_topic(
+    settings: Settings, spec: UseCase, partitions: Iterable[int] | None = None
+) -> TopicLedger:
     """The ledger of a use case's topic (or of some of its partitions)."""
     ends = end_offsets(settings, spec.topic, partitions)
     ledger = TopicLedger(spec.topic, ends)
@@ -107,7 +116,9 @@ def read_dead_letters(settings: Settings, spec: UseCase) -> list[DeadLetter]:
         headers = {k: v.decode(errors="replace") for k, v in (msg.headers() or [])}
         topic, _, place = headers.get("rtml-source", "").partition("/")
         partition, _, offset = place.partition("/")
-        source = (int(partition), int(offset)) if topic == spec.topic and offset.isdigit() else (-1, -1)
+        source = (
+            (int(partition), int(offset)) if topic == spec.topic and offset.isdigit() else (-1, -1)
+        )
         out.append(DeadLetter(source, headers.get("rtml-reason", "")))
     return out
 
@@ -133,30 +144,48 @@ def learner_problems(
             out_of_order += 1
         last[p] = o
     counts = {
-        "events": ledger.messages, "valid": len(ledger.valid), "invalid": len(ledger.invalid),
-        "learned": int(status.get("learned", -1)), "dead_lettered": int(status.get("dead_lettered", -1)),
-        "trace": len(trace), "lost": len(lost), "repeated": repeats, "out_of_order": out_of_order,
-    }  # fmt: skip
+        "events": ledger.messages,
+        "valid": len(ledger.valid),
+        "invalid": len(ledger.invalid),
+        "learned": int(status.get("learned", -1)),
+        "dead_lettered": int(status.get("dead_lettered", -1)),
+        "trace": len(trace),
+        "lost": len(lost),
+        "repeated": repeats,
+        "out_of_order": out_of_order,
+    }
     if status.get("error"):
         problems.append(f"{name}: learner failed: {str(status['error']).strip().splitlines()[-1]}")
     if counts["learned"] != len(ledger.valid):
-        problems.append(f"{name}: learned {counts['learned']} events, the topic holds {len(ledger.valid)} valid ones")
+        problems.append(
+            f"{name}: learned {counts['learned']} events, the topic holds {len(ledger.valid)} valid ones"
+        )
     if counts["dead_lettered"] != len(ledger.invalid):
-        problems.append(f"{name}: dead-lettered {counts['dead_lettered']}, the topic holds {len(ledger.invalid)} invalid events")
+        problems.append(
+            f"{name}: dead-lettered {counts['dead_lettered']}, the topic holds {len(ledger.invalid)} invalid events"
+        )
     if trace is not None and len(trace) != counts["learned"]:
-        problems.append(f"{name}: the trace holds {len(trace)} events, the count says {counts['learned']}")
+        problems.append(
+            f"{name}: the trace holds {len(trace)} events, the count says {counts['learned']}"
+        )
     if lost:
         problems.append(f"{name}: {len(lost)} valid events never learned, e.g. {sorted(lost)[:3]}")
     if repeats:
         problems.append(f"{name}: {repeats} events learned twice")
     if foreign:
-        problems.append(f"{name}: {len(foreign)} learned events that are not valid events of the topic, e.g. {sorted(foreign)[:3]}")
+        problems.append(
+            f"{name}: {len(foreign)} learned events that are not valid events of the topic, e.g. {sorted(foreign)[:3]}"
+        )
     if out_of_order:
         problems.append(f"{name}: {out_of_order} events learned out of partition order")
     offsets = {int(p): int(o) for p, o in (status.get("offsets") or {}).items()}
-    behind = {p: (offsets.get(p, 0), end) for p, end in ledger.ends.items() if offsets.get(p, 0) != end}
+    behind = {
+        p: (offsets.get(p, 0), end) for p, end in ledger.ends.items() if offsets.get(p, 0) != end
+    }
     if behind:
-        problems.append(f"{name}: next offsets {behind} (learner, topic end) are not the topic's end")
+        problems.append(
+            f"{name}: next offsets {behind} (learner, topic end) are not the topic's end"
+        )
     return counts, problems
 
 
@@ -171,12 +200,20 @@ def dead_letter_problems(
     stray = set(per_source) - set(ledger.invalid)
     doubled = sum(n - 1 for n in per_source.values() if n > 1)
     unexplained = sum(1 for letter in letters if not letter.reason)
-    counts = {"dead_letters": len(letters), "dead_letters_missing": len(missing), "dead_letters_doubled": doubled}
+    counts = {
+        "dead_letters": len(letters),
+        "dead_letters_missing": len(missing),
+        "dead_letters_doubled": doubled,
+    }
     problems = []
     if missing:
-        problems.append(f"{name}: {len(missing)} invalid events without a dead letter, e.g. {sorted(missing)[:3]}")
+        problems.append(
+            f"{name}: {len(missing)} invalid events without a dead letter, e.g. {sorted(missing)[:3]}"
+        )
     if stray:
-        problems.append(f"{name}: {len(stray)} dead letters for no invalid event, e.g. {sorted(stray)[:3]}")
+        problems.append(
+            f"{name}: {len(stray)} dead letters for no invalid event, e.g. {sorted(stray)[:3]}"
+        )
     if exactly_once and doubled:
         problems.append(f"{name}: {doubled} invalid events dead-lettered more than once")
     if unexplained:

@@ -52,7 +52,9 @@ class Load:
             return float("nan")
         if len(self.ok_latencies) == 1:
             return self.ok_latencies[0]
-        return statistics.quantiles(self.ok_latencies, n=1000, method="inclusive")[round(q * 1000) - 1]
+        return statistics.quantiles(self.ok_latencies, n=1000, method="inclusive")[
+            round(q * 1000) - 1
+        ]
 
 
 def vegeta(settings: Settings) -> str:
@@ -67,29 +69,51 @@ def vegeta(settings: Settings) -> str:
 
 
 def attack(
-    settings: Settings, url: str, body: Any, seconds: float, rate: float = 0, workers: int = 32,
-    headers: dict[str, str] | None = None, timeout: float = 30.0,
-) -> Load:  # fmt: skip
+    settings: Settings,
+    url: str,
+    body: Any,
+    seconds: float,
+    rate: float = 0,
+    workers: int = 32,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Load:
     """POST ``body`` to ``url`` for ``seconds``: at ``rate`` requests/s (open loop), or with
     ``rate=0`` as fast as ``workers`` concurrent callers go (closed loop: the capacity)."""
     target = {
-        "method": "POST", "url": url,
+        "method": "POST",
+        "url": url,
         "body": base64.b64encode(json.dumps(body).encode()).decode(),
-        "header": {"Content-Type": ["application/json"], **{k: [v] for k, v in (headers or {}).items()}},
-    }  # fmt: skip
+        "header": {
+            "Content-Type": ["application/json"],
+            **{k: [v] for k, v in (headers or {}).items()},
+        },
+    }
     binary = vegeta(settings)
     argv = [
-        binary, "attack", "-format=json", f"-duration={seconds}s", f"-timeout={timeout}s",
-        f"-rate={rate:.0f}/s" if rate else "-rate=0", "-keepalive=true",
-    ]  # fmt: skip
+        binary,
+        "attack",
+        "-format=json",
+        f"-duration={seconds}s",
+        f"-timeout={timeout}s",
+        f"-rate={rate:.0f}/s" if rate else "-rate=0",
+        "-keepalive=true",
+    ]
     if rate:
         argv += ["-workers=16", "-max-workers=2048"]
     else:
         argv += [f"-workers={workers}", f"-max-workers={workers}"]
-    attacked = subprocess.run(argv, input=json.dumps(target).encode() + b"\n", capture_output=True, timeout=seconds + timeout + 60)
+    attacked = subprocess.run(
+        argv,
+        input=json.dumps(target).encode() + b"\n",
+        capture_output=True,
+        timeout=seconds + timeout + 60,
+    )
     if attacked.returncode != 0:
         raise RuntimeError(f"vegeta attack failed: {attacked.stderr.decode()[-500:]}")
-    encoded = subprocess.run([binary, "encode", "--to", "csv"], input=attacked.stdout, capture_output=True, timeout=120)
+    encoded = subprocess.run(
+        [binary, "encode", "--to", "csv"], input=attacked.stdout, capture_output=True, timeout=120
+    )
     return parse_csv(encoded.stdout.decode())
 
 

@@ -13,13 +13,19 @@ from rtml.verify.context import Context
 
 #: What the API runs with during the scenarios: it notices new checkpoints and champions within
 #: a second, so a restart or a swap is served from fresh state.
-API_SETTINGS = {"serve_fallback_refresh_s": 1.0, "serve_champion_poll_s": 1.0, "checkpoint_every_s": 2.0}
+API_SETTINGS = {
+    "serve_fallback_refresh_s": 1.0,
+    "serve_champion_poll_s": 1.0,
+    "checkpoint_every_s": 2.0,
+}
 
 
 def deploy_api(ctx: Context, deployment: dict[str, Any] | None = None) -> str:
     from ray_apps.serving import deploy
 
-    return deploy.deploy(ctx.settings, extra={**API_SETTINGS, "api_token": ctx.api_token}, deployment=deployment)
+    return deploy.deploy(
+        ctx.settings, extra={**API_SETTINGS, "api_token": ctx.api_token}, deployment=deployment
+    )
 
 
 @contextmanager

@@ -29,6 +29,10 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "scenario": self.scenario, "passed": self.passed, "counts": self.counts,
-            "problems": self.problems, "figures": self.figures, "seconds": round(self.seconds, 1),
-        }  # fmt: skip
+            "scenario": self.scenario,
+            "passed": self.passed,
+            "counts": self.counts,
+            "problems": self.problems,
+            "figures": self.figures,
+            "seconds": round(self.seconds, 1),
+        }

@@ -20,7 +20,9 @@ def generator_for(
     try:
         cls = GENERATORS[usecase]
     except KeyError:
-        raise KeyError(f"no generator for use case {usecase!r}; known: {', '.join(GENERATORS)}")
+        raise KeyError(
+            f"no generator for use case {usecase!r}; known: {', '.join(GENERATORS)}"
+        ) from None
     return cls(seed=seed, start=start, events_per_second=events_per_second)
 
 

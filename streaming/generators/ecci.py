@@ -16,8 +16,12 @@ from rtml.usecases.ecci import SEGMENTS, Segment
 from streaming.generators.base import EPOCH, EventGenerator, Generated
 
 N_CUSTOMERS = 2000
-SEGMENT_SHARE = {"bargain_hunter": 0.35, "window_shopper": 0.30,
-                 "loyal_big_spender": 0.15, "impulse_buyer": 0.20}  # fmt: skip
+SEGMENT_SHARE = {
+    "bargain_hunter": 0.35,
+    "window_shopper": 0.30,
+    "loyal_big_spender": 0.15,
+    "impulse_buyer": 0.20,
+}
 
 
 @dataclass(frozen=True)
@@ -34,30 +38,66 @@ class Profile:
 
 PROFILES: dict[Segment, Profile] = {
     "bargain_hunter": Profile(
-        {"page_view": 0.35, "search": 0.30, "add_to_cart": 0.15, "wishlist": 0.10, "purchase": 0.10},
+        {
+            "page_view": 0.35,
+            "search": 0.30,
+            "add_to_cart": 0.15,
+            "wishlist": 0.10,
+            "purchase": 0.10,
+        },
         {"grocery": 0.3, "fashion": 0.25, "home": 0.2, "toys": 0.15, "electronics": 0.1},
-        (math.log(15), 0.4), (25, 60), (math.log(40), 0.4), 0.75,
+        (math.log(15), 0.4),
+        (25, 60),
+        (math.log(40), 0.4),
+        0.75,
         {"mobile": 0.7, "desktop": 0.2, "tablet": 0.1},
         {"email": 0.4, "search": 0.3, "ads": 0.2, "direct": 0.1},
     ),
     "window_shopper": Profile(
-        {"page_view": 0.60, "search": 0.25, "wishlist": 0.10, "add_to_cart": 0.04, "purchase": 0.01},
+        {
+            "page_view": 0.60,
+            "search": 0.25,
+            "wishlist": 0.10,
+            "add_to_cart": 0.04,
+            "purchase": 0.01,
+        },
         {"fashion": 0.3, "beauty": 0.2, "electronics": 0.2, "books": 0.2, "sports": 0.1},
-        (math.log(60), 0.5), (0, 10), (math.log(150), 0.4), 0.92,
+        (math.log(60), 0.5),
+        (0, 10),
+        (math.log(150), 0.4),
+        0.92,
         {"desktop": 0.5, "tablet": 0.3, "mobile": 0.2},
         {"social": 0.4, "search": 0.4, "direct": 0.2},
     ),
     "loyal_big_spender": Profile(
-        {"purchase": 0.30, "add_to_cart": 0.25, "page_view": 0.35, "search": 0.05, "wishlist": 0.05},
+        {
+            "purchase": 0.30,
+            "add_to_cart": 0.25,
+            "page_view": 0.35,
+            "search": 0.05,
+            "wishlist": 0.05,
+        },
         {"electronics": 0.4, "home": 0.3, "sports": 0.2, "fashion": 0.1},
-        (math.log(350), 0.4), (0, 5), (math.log(35), 0.4), 0.7,
+        (math.log(350), 0.4),
+        (0, 5),
+        (math.log(35), 0.4),
+        0.7,
         {"desktop": 0.7, "mobile": 0.2, "tablet": 0.1},
         {"direct": 0.6, "email": 0.4},
     ),
     "impulse_buyer": Profile(
-        {"page_view": 0.40, "add_to_cart": 0.25, "purchase": 0.25, "search": 0.05, "wishlist": 0.05},
+        {
+            "page_view": 0.40,
+            "add_to_cart": 0.25,
+            "purchase": 0.25,
+            "search": 0.05,
+            "wishlist": 0.05,
+        },
         {"fashion": 0.4, "beauty": 0.3, "toys": 0.2, "sports": 0.1},
-        (math.log(45), 0.4), (5, 25), (math.log(10), 0.4), 0.6,
+        (math.log(45), 0.4),
+        (5, 25),
+        (math.log(10), 0.4),
+        0.6,
         {"mobile": 0.9, "tablet": 0.05, "desktop": 0.05},
         {"social": 0.6, "ads": 0.4},
     ),

@@ -88,7 +88,9 @@ class DeliveryGenerator(EventGenerator):
         local = self.now + timedelta(hours=UTC_OFFSET_HOURS)
         detour = 1.15 + rng.expovariate(1 / 0.2)
         slow = traffic_factor(local.hour, local.weekday()) ** TRAFFIC_SENSITIVITY[d.vehicle]
-        slow *= WEATHER_SLOWDOWN[weather] * (1.3 if d.vehicle == "bicycle" and weather == "storm" else 1.0)
+        slow *= WEATHER_SLOWDOWN[weather] * (
+            1.3 if d.vehicle == "bicycle" and weather == "storm" else 1.0
+        )
         drive_s = distance * detour / SPEED_KMH[d.vehicle] * 3600.0 * slow * d.skill
         handling_s = HANDLING_S[d.vehicle] + 4.0 * weight
         delay_s = rng.uniform(300, 1500) if incident else 0.0

@@ -23,20 +23,42 @@ from rtml.usecases.tfd import RiskSignals, fraud_probability
 from streaming.generators.base import EPOCH, EventGenerator, Generated
 
 COUNTRIES = {  # country: (currency, share of users, units of currency per USD)
-    "US": ("USD", 0.30, 1.0), "GB": ("GBP", 0.10, 0.8), "DE": ("EUR", 0.10, 0.92),
-    "FR": ("EUR", 0.08, 0.92), "BR": ("BRL", 0.10, 5.0), "IN": ("INR", 0.08, 83.0),
-    "JP": ("JPY", 0.06, 150.0), "CA": ("CAD", 0.07, 1.35), "AU": ("AUD", 0.05, 1.5),
-    "MX": ("MXN", 0.04, 17.0), "NG": ("NGN", 0.02, 1500.0),
-}  # fmt: skip
+    "US": ("USD", 0.30, 1.0),
+    "GB": ("GBP", 0.10, 0.8),
+    "DE": ("EUR", 0.10, 0.92),
+    "FR": ("EUR", 0.08, 0.92),
+    "BR": ("BRL", 0.10, 5.0),
+    "IN": ("INR", 0.08, 83.0),
+    "JP": ("JPY", 0.06, 150.0),
+    "CA": ("CAD", 0.07, 1.35),
+    "AU": ("AUD", 0.05, 1.5),
+    "MX": ("MXN", 0.04, 17.0),
+    "NG": ("NGN", 0.02, 1500.0),
+}
 DEVICES = {  # type: [(os, browser), ...]
     "mobile": [("iOS", "Safari"), ("Android", "Chrome"), ("Android", "Samsung Internet")],
-    "desktop": [("Windows", "Chrome"), ("Windows", "Edge"), ("macOS", "Safari"),
-                ("macOS", "Chrome"), ("Linux", "Firefox")],
+    "desktop": [
+        ("Windows", "Chrome"),
+        ("Windows", "Edge"),
+        ("macOS", "Safari"),
+        ("macOS", "Chrome"),
+        ("Linux", "Firefox"),
+    ],
     "tablet": [("iPadOS", "Safari"), ("Android", "Chrome")],
-}  # fmt: skip
+}
 POS = ("pos_terminal", "POS", "none")
-CATEGORIES = ["groceries", "electronics", "fashion", "travel", "digital_goods", "gift_cards",
-              "home", "restaurants", "health", "entertainment"]  # fmt: skip
+CATEGORIES = [
+    "groceries",
+    "electronics",
+    "fashion",
+    "travel",
+    "digital_goods",
+    "gift_cards",
+    "home",
+    "restaurants",
+    "health",
+    "entertainment",
+]
 N_USERS = 3000
 N_MERCHANTS = 600
 RING_MERCHANTS = 6
@@ -64,9 +86,7 @@ class TransactionGenerator(EventGenerator):
     def __init__(self, seed: int = 0, start: datetime = EPOCH, events_per_second: float = 20.0):
         super().__init__(seed, start, events_per_second)
         rng = self.rng
-        self.cities = {
-            cc: [self._city(cc) for _ in range(CITIES_PER_COUNTRY)] for cc in COUNTRIES
-        }
+        self.cities = {cc: [self._city(cc) for _ in range(CITIES_PER_COUNTRY)] for cc in COUNTRIES}
         self.merchants = [f"m-{i:04d}" for i in range(N_MERCHANTS)]
         self.ring = set(rng.sample(self.merchants, RING_MERCHANTS))
         self.users = [self._user(i) for i in range(N_USERS)]
@@ -129,11 +149,18 @@ class TransactionGenerator(EventGenerator):
         category = rng.choice(u.favourites) if rng.random() < 0.8 else rng.choice(CATEGORIES)
         merchant = rng.choice(self.merchants)
         return self._emit(
-            u, "normal", country, city, device, kind, category, merchant,
+            u,
+            "normal",
+            country,
+            city,
+            device,
+            kind,
+            category,
+            merchant,
             usd=u.usual_usd * math.exp(rng.gauss(0, 0.6)),
             cvv=kind == "in_store" or rng.random() < 0.97,
             billing=rng.random() < (0.85 if away else 0.97),
-        )  # fmt: skip
+        )
 
     def _card_test_start(self) -> Generated:
         pool = self.young_users if self.young_users and self.rng.random() < 0.7 else self.users
@@ -151,10 +178,18 @@ class TransactionGenerator(EventGenerator):
             self.bursts[i] = (u, left - 1)
         device = self._device("mobile") if rng.random() < 0.3 else rng.choice(u.devices)
         return self._emit(
-            u, "card_testing", u.home, u.city, device, "online",
-            rng.choice(["digital_goods", "gift_cards"]), rng.choice(self.merchants),
-            usd=rng.uniform(0.5, 5.0), cvv=rng.random() < 0.4, billing=rng.random() < 0.5,
-        )  # fmt: skip
+            u,
+            "card_testing",
+            u.home,
+            u.city,
+            device,
+            "online",
+            rng.choice(["digital_goods", "gift_cards"]),
+            rng.choice(self.merchants),
+            usd=rng.uniform(0.5, 5.0),
+            cvv=rng.random() < 0.4,
+            billing=rng.random() < 0.5,
+        )
 
     def _account_takeover(self) -> Generated:
         rng = self.rng
@@ -162,28 +197,50 @@ class TransactionGenerator(EventGenerator):
         away = rng.random() < 0.75
         country = rng.choice([c for c in COUNTRIES if c != u.home]) if away else u.home
         return self._emit(
-            u, "account_takeover", country, rng.choice(self.cities[country]),
+            u,
+            "account_takeover",
+            country,
+            rng.choice(self.cities[country]),
             self._device("desktop") if rng.random() < 0.85 else rng.choice(u.devices),
             rng.choice(["online", "transfer"]),
-            rng.choice(["electronics", "gift_cards", "travel"]), rng.choice(self.merchants),
+            rng.choice(["electronics", "gift_cards", "travel"]),
+            rng.choice(self.merchants),
             usd=u.usual_usd * math.exp(rng.gauss(1.8, 0.6)),
-            cvv=rng.random() < 0.75, billing=rng.random() < 0.4,
-        )  # fmt: skip
+            cvv=rng.random() < 0.75,
+            billing=rng.random() < 0.4,
+        )
 
     def _collusion(self) -> Generated:
         rng = self.rng
         u = rng.choice(self.users)
         return self._emit(
-            u, "merchant_collusion", u.home, u.city, rng.choice(u.devices), "online",
-            rng.choice(["electronics", "gift_cards"]), rng.choice(sorted(self.ring)),
-            usd=50.0 * rng.randint(2, 20), cvv=True, billing=rng.random() < 0.8,
-        )  # fmt: skip
+            u,
+            "merchant_collusion",
+            u.home,
+            u.city,
+            rng.choice(u.devices),
+            "online",
+            rng.choice(["electronics", "gift_cards"]),
+            rng.choice(sorted(self.ring)),
+            usd=50.0 * rng.randint(2, 20),
+            cvv=True,
+            billing=rng.random() < 0.8,
+        )
 
     def _emit(
-        self, u: User, pattern: str, country: str, city: tuple[float, float, str],
-        device: tuple[str, str, str], kind: str, category: str, merchant: str,
-        usd: float, cvv: bool, billing: bool,
-    ) -> Generated:  # fmt: skip
+        self,
+        u: User,
+        pattern: str,
+        country: str,
+        city: tuple[float, float, str],
+        device: tuple[str, str, str],
+        kind: str,
+        category: str,
+        merchant: str,
+        usd: float,
+        cvv: bool,
+        billing: bool,
+    ) -> Generated:
         now = self.now
         while u.recent and now - u.recent[0] > BURST_WINDOW:
             u.recent.popleft()

@@ -40,7 +40,12 @@ def _run(
     args: list[str], timeout: float, env: dict[str, str] | None = None, cwd: Path = ROOT
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**os.environ, **(env or {})}
+        args,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -49,7 +54,10 @@ def _stale(build: Path) -> bool:
     if not index.is_file():
         return True
     built = index.stat().st_mtime
-    sources = [*(FRONTEND / "src").rglob("*"), *(FRONTEND / n for n in ("svelte.config.js", "vite.config.ts"))]
+    sources = [
+        *(FRONTEND / "src").rglob("*"),
+        *(FRONTEND / n for n in ("svelte.config.js", "vite.config.ts")),
+    ]
     return any(p.is_file() and p.stat().st_mtime > built for p in sources)
 
 
@@ -66,7 +74,9 @@ def ui_build() -> Path:
     build = FRONTEND / "build"
     if _stale(build):
         done = _run([npm, "run", "build"], 600, cwd=FRONTEND)
-        assert done.returncode == 0, f"the UI does not build:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        assert done.returncode == 0, (
+            f"the UI does not build:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return build
 
 
@@ -90,9 +100,11 @@ def test_the_ui_in_a_browser(ui_stack: Settings) -> None:
     assert chromium, "Debian's chromium is not installed (scripts/install-system.sh installs it)"
     shutil.rmtree(OUT, ignore_errors=True)
     env = {
-        "RTML_UI_URL": ui_stack.serve_url, "RTML_E2E_OUT": str(OUT), "RTML_E2E_TOKEN": TOKEN,
+        "RTML_UI_URL": ui_stack.serve_url,
+        "RTML_E2E_OUT": str(OUT),
+        "RTML_E2E_TOKEN": TOKEN,
         "CHROMIUM": chromium,
-    }  # fmt: skip
+    }
     done = _run(["node", "e2e/run.mjs"], 900, env, cwd=FRONTEND)
     report = f"{done.stdout[-6000:]}\n{done.stderr[-4000:]}\nscreenshots: {OUT}"
     assert done.returncode == 0, report

@@ -91,15 +91,23 @@ def test_a_worse_model_is_not_promoted(lake: Settings, eta_champion: dict[str, A
     spec = registry.get("eta")
     split = training.time_split(training.load_frame(lake, "eta"))
     # Two shallow rounds: barely better than a constant, far worse than the sweep's champion.
-    weak = CatBoostRegressor(iterations=2, depth=1, loss_function="MAE", verbose=False,
-                             cat_features=registry.categorical_names(spec), allow_writing_files=False)
+    weak = CatBoostRegressor(
+        iterations=2,
+        depth=1,
+        loss_function="MAE",
+        verbose=False,
+        cat_features=registry.categorical_names(spec),
+        allow_writing_files=False,
+    )
     learn = registry.frame_of(spec, split.train)
     weak.fit(learn, split.train[training.LABEL])
     holdout_scores = training.scores(spec, weak, split.holdout)
     experiment = registry.experiment_id(lake, registry.model_name("eta"))
     with mlflow.start_run(experiment_id=experiment, run_name="deliberately weak"):
         version = registry.log_and_register(lake, "eta", weak, learn.head(20), holdout_scores)
-    result = registry.gate(lake, "eta", version, split.holdout, split.holdout[training.LABEL].tolist())
+    result = registry.gate(
+        lake, "eta", version, split.holdout, split.holdout[training.LABEL].tolist()
+    )
 
     assert result.decision == "rejected"
     assert result.champion_version == eta_champion["version"]
@@ -154,7 +162,9 @@ def test_batch_scoring_writes_the_champions_prediction_for_every_row(
     # The model's own predictions on the same rows, read the same way.
     rows = db.query(scoring_sql(registry.get("eta"))).to_pandas()
     own = registry.load(lake, "eta", version).predict(rows)
-    expected = dict(zip(zip(rows["kafka_partition"], rows["kafka_offset"]), own, strict=True))
+    expected = dict(
+        zip(zip(rows["kafka_partition"], rows["kafka_offset"], strict=True), own, strict=True)
+    )
     for r in scored:
         assert r["prediction"] == pytest.approx(expected[(r["kafka_partition"], r["kafka_offset"])])
     assert table in {t.name for t in db.info()}  # the SQL surface lists it

@@ -18,7 +18,10 @@ TOTAL = 10_000
 
 
 def _watermarks(consumer: Consumer, topic: str, partitions: int) -> dict[int, tuple[int, int]]:
-    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in range(partitions)}
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        for p in range(partitions)
+    }
 
 
 def test_ten_thousand_keyed_events_come_back_exactly(stack: Settings) -> None:
@@ -26,7 +29,9 @@ def test_ten_thousand_keyed_events_come_back_exactly(stack: Settings) -> None:
     per_usecase = TOTAL // len(USECASES) + 1  # 3 × 3334 ≥ 10 000
     probe = Consumer(consumer_config(stack, "rtml-test-probe"))
     partitions = {
-        uc.topic: len(admin_client(stack).list_topics(uc.topic, timeout=10).topics[uc.topic].partitions)
+        uc.topic: len(
+            admin_client(stack).list_topics(uc.topic, timeout=10).topics[uc.topic].partitions
+        )
         for uc in USECASES.values()
     }
     before = {t: _watermarks(probe, t, n) for t, n in partitions.items()}
@@ -43,7 +48,9 @@ def test_ten_thousand_keyed_events_come_back_exactly(stack: Settings) -> None:
         TopicPartition(t, p, before[t][p][1]) for t, n in partitions.items() for p in range(n)
     ]
     consumer.assign(assignment)
-    expected = sum(after[t][p][1] - before[t][p][1] for t, n in partitions.items() for p in range(n))
+    expected = sum(
+        after[t][p][1] - before[t][p][1] for t, n in partitions.items() for p in range(n)
+    )
     assert expected == report.delivered
 
     keys: dict[str, Counter] = {t: Counter() for t in partitions}

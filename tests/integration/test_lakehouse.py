@@ -29,8 +29,8 @@ from rtml.usecases import USECASES
 from streaming.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
-from tests.stack import status_of
 from tests.integration.test_stack import _listening_addresses, _loopback
+from tests.stack import status_of
 
 PER_USECASE = 300
 BURST = 600
@@ -41,9 +41,12 @@ LAKE_ENV = {"RTML_LAKE_TRIGGER_S": "1"}
 
 def cli(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "rtml.cli", *args], capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "rtml.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env={**os.environ, **LAKE_ENV},
-    )  # fmt: skip
+    )
 
 
 Offsets = dict[str, dict[int, int]]  # topic → partition → offset
@@ -138,7 +141,7 @@ def send_malformed(settings: Settings) -> list[tuple[int, int, str]]:
     producer = Producer(producer_config(settings))
     for i, (value, reason) in enumerate(bad):
 
-        def on_delivery(err, msg, reason=reason) -> None:  # noqa: ANN001
+        def on_delivery(err, msg, reason=reason) -> None:
             assert err is None, err
             delivered.append((msg.partition(), msg.offset(), reason))
 
@@ -172,8 +175,10 @@ def lake(stack: Settings) -> Iterator[dict]:
     assert started.returncode == 0, started.stdout + started.stderr
     healthy_s = time.monotonic() - t0
     first_s, all_s = wait_landed(stack, since, want)
-    print(f"\nlakehouse start: healthy {healthy_s:.1f}s, first Delta rows {healthy_s + first_s:.1f}s, "
-          f"all {sum(want.values())} rows {healthy_s + all_s:.1f}s")  # fmt: skip
+    print(
+        f"\nlakehouse start: healthy {healthy_s:.1f}s, first Delta rows {healthy_s + first_s:.1f}s, "
+        f"all {sum(want.values())} rows {healthy_s + all_s:.1f}s"
+    )
     yield {"since": since, "until": until, "want": want, "malformed": malformed}
     stopped = cli("lakehouse", "stop")
     assert stopped.returncode == 0, stopped.stderr

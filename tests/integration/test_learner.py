@@ -57,7 +57,11 @@ def _wait_learned(handle, expected: int, timeout: float) -> dict:
     while time.monotonic() < deadline:
         try:
             status = ray.get(handle.status.remote(), timeout=30)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+        except (
+            ray.exceptions.RayActorError,
+            ray.exceptions.ActorUnavailableError,
+            ray.exceptions.GetTimeoutError,
+        ):
             time.sleep(1)  # restarting
             continue
         assert status["error"] is None, status["error"]
@@ -128,7 +132,9 @@ def test_a_tampered_checkpoint_is_refused(driver: Settings) -> None:
 def _assert_exact(settings: Settings, spec, handle, status: dict) -> None:
     """Every valid event of the topic learned once, in order, nothing else (``rtml.verify``'s
     ledger: the topic read back from Kafka; other modules leave malformed events in it too)."""
-    _, problems = learner_problems(spec.name, read_topic(settings, spec), status, ray.get(handle.trace.remote()))
+    _, problems = learner_problems(
+        spec.name, read_topic(settings, spec), status, ray.get(handle.trace.remote())
+    )
     assert not problems, problems
 
 
@@ -138,7 +144,11 @@ def _pid(handle, timeout: float = 120) -> int:
     while True:
         try:
             return ray.get(handle.pid.remote(), timeout=30)
-        except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.GetTimeoutError):
+        except (
+            ray.exceptions.RayActorError,
+            ray.exceptions.ActorUnavailableError,
+            ray.exceptions.GetTimeoutError,
+        ):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
@@ -160,7 +170,11 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
     MlflowSnapshots(driver.mlflow_uri, key).forget(spec.name, 0)
     produce(driver, ["tfd"], rate=0, count=3000, seed=81)
     ends = end_offsets(driver, spec.topic)
-    settings = {**learner.service_addresses(driver), "checkpoint_every_events": 400, "snapshot_every_s": 0.5}
+    settings = {
+        **learner.service_addresses(driver),
+        "checkpoint_every_events": 400,
+        "snapshot_every_s": 0.5,
+    }
     handle = learner.start("tfd", trace=True, settings=settings)
     rng = random.Random(7)
     try:
@@ -179,7 +193,9 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
         ray.kill(handle, no_restart=True)
 
     # Redis loses the checkpoint (its counter too): the snapshot taken at stop is the fallback.
-    redis.Redis.from_url(driver.redis).delete("rtml:checkpoint:tfd:0", "rtml:checkpoint:tfd:0:version")
+    redis.Redis.from_url(driver.redis).delete(
+        "rtml:checkpoint:tfd:0", "rtml:checkpoint:tfd:0:version"
+    )
     produce(driver, ["tfd"], rate=0, count=500, seed=82)
     ends = end_offsets(driver, spec.topic)
     handle = learner.start("tfd", trace=True, settings=settings)
@@ -188,7 +204,9 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
         assert status["restored_from"] == "mlflow snapshot", status
         _assert_exact(driver, spec, handle, status)
         stopped = ray.get(handle.stop.remote())  # its final checkpoint is the first since the loss
-        assert stopped["checkpoint"]["version"] > final["checkpoint"]["version"], "versions only grow"
+        assert stopped["checkpoint"]["version"] > final["checkpoint"]["version"], (
+            "versions only grow"
+        )
     finally:
         ray.kill(handle, no_restart=True)
 
@@ -214,7 +232,11 @@ def test_clusters_and_exports_metrics(driver: Settings) -> None:
         while time.monotonic() < deadline and 'metric="ari"' not in text:
             time.sleep(2)
             text = httpx.get(url, timeout=10).text
-        for series in ("ray_rtml_learner_events_learned_total", "ray_rtml_online_metric", "ray_rtml_learner_consumer_lag"):
+        for series in (
+            "ray_rtml_learner_events_learned_total",
+            "ray_rtml_online_metric",
+            "ray_rtml_learner_consumer_lag",
+        ):
             assert f"{series}{{" in text, f"{series} not exported at {url}"
         assert 'usecase="ecci"' in text and 'metric="ari"' in text
     finally:

@@ -34,10 +34,15 @@ from rtml.kafka import producer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES
 from streaming.topics import ensure_topics
-from tests.stack import status_of
 from tests.monitoring import (
-    RATE_WINDOW, base_series, dashboard_queries, load_rules, series_in, used_series,
-)  # fmt: skip
+    RATE_WINDOW,
+    base_series,
+    dashboard_queries,
+    load_rules,
+    series_in,
+    used_series,
+)
+from tests.stack import status_of
 
 #: Short intervals, so that a minute of traffic fills every series.
 ENV = {
@@ -58,7 +63,9 @@ SWEEP_ROWS = 400
 def source_of(series: str) -> str:
     if series == "up":
         return "prometheus"
-    if series == "process_resident_memory_bytes" or series.startswith(("rtml_events_", "rtml_produce_")):
+    if series == "process_resident_memory_bytes" or series.startswith(
+        ("rtml_events_", "rtml_produce_")
+    ):
         return "producers"
     if series.startswith("rtml_lake_"):
         return "lakehouse"
@@ -81,17 +88,29 @@ def by_source() -> dict[str, set[str]]:
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rtml.cli", *args], capture_output=True, text=True,
-                          timeout=400, env={**os.environ, **ENV})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "rtml.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        env={**os.environ, **ENV},
+    )
 
 
 def cli_background(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "rtml.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, **ENV})  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "rtml.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **ENV},
+    )
 
 
 def query(settings: Settings, expr: str) -> list[dict]:
-    answer = httpx.get(f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
+    answer = httpx.get(
+        f"{settings.prometheus_url}/api/v1/query", params={"query": expr}, timeout=10
+    )
     body = answer.json()
     assert body.get("status") == "success", f"{expr}: {body}"
     return body["data"]["result"]
@@ -114,14 +133,19 @@ def traffic(settings: Settings) -> None:
             event = client.get(f"/{name}/sample").json()
             for kind in ("incremental", "batch", "batch"):  # the second batch answer is a cache hit
                 client.post(f"/{name}/{kind}/predict", json=event)
-            assert client.post(f"/{name}/batch/predict", json={**event, "nope": 1}).status_code == 422
+            assert (
+                client.post(f"/{name}/batch/predict", json={**event, "nope": 1}).status_code == 422
+            )
 
 
 def lake_rows(settings: Settings) -> dict[str, int]:
     from rtml.lake import Lake
 
     try:
-        return {n: Lake(settings, [n]).query(f"SELECT count(*) AS n FROM {n}").to_pylist()[0]["n"] for n in USECASES}
+        return {
+            n: Lake(settings, [n]).query(f"SELECT count(*) AS n FROM {n}").to_pylist()[0]["n"]
+            for n in USECASES
+        }
     except Exception:  # noqa: BLE001 - a table Spark has not created yet
         return {}
 
@@ -132,7 +156,9 @@ def sweeps(settings: Settings) -> None:
     while not (rows := lake_rows(settings)) or min(rows.values()) < SWEEP_ROWS:
         assert time.monotonic() < deadline, f"the lake has only {rows} rows after {WAIT_S:.0f}s"
         time.sleep(5)
-    jobs = [cli_background("train", name, "--trials", "2", "--max-rows", "2000") for name in USECASES]
+    jobs = [
+        cli_background("train", name, "--trials", "2", "--max-rows", "2000") for name in USECASES
+    ]
     for name, job in zip(USECASES, jobs, strict=True):
         out, _ = job.communicate(timeout=600)
         assert job.returncode == 0, f"rtml train {name}:\n{out[-3000:]}"
@@ -145,7 +171,9 @@ def swap_champions(settings: Settings) -> None:
     for name in USECASES:
         current = registry.champion(settings, name)
         assert current is not None, name
-        other = next(v.version for v in registry.versions(settings, name) if v.version != current.version)
+        other = next(
+            v.version for v in registry.versions(settings, name) if v.version != current.version
+        )
         registry.promote(settings, name, other, reason="monitoring test: a swap")
 
 
@@ -158,7 +186,9 @@ def monitored(stack: Settings) -> Iterator[Settings]:
     # Spark's start is the slow one (~40 s idle, minutes on a busy box): it overlaps the rest.
     lake = cli_background("up", "-p", "lakehouse")
     cli("learn", "stop", "all")  # fresh learners, with this module's short checkpoint intervals
-    started = cli("up", *[a for p in ["prometheus", "producers", "learners", "api"] for a in ("-p", p)])
+    started = cli(
+        "up", *[a for p in ["prometheus", "producers", "learners", "api"] for a in ("-p", p)]
+    )
     lake_out, _ = lake.communicate(timeout=400)
     print(f"\nrtml up {PARTS} + learners + api: {time.monotonic() - t0:.0f}s")
     try:
@@ -217,10 +247,17 @@ def test_prometheus_runs_on_loopback_and_rtml_status_shows_it(monitored: Setting
 
 def test_every_target_is_found_and_up(monitored: Settings) -> None:
     def gaps(settings: Settings) -> list[str]:
-        up = {(r["metric"]["job"], r["metric"]["instance"]): r["value"][1] for r in query(settings, "up")}
+        up = {
+            (r["metric"]["job"], r["metric"]["instance"]): r["value"][1]
+            for r in query(settings, "up")
+        }
         jobs = {job for job, _ in up}
         down = [f"{job} {inst} down" for (job, inst), v in up.items() if v != "1"]
-        return [f"no {j} target" for j in ("ray", "producers", "lakehouse", "prometheus") if j not in jobs] + down
+        return [
+            f"no {j} target"
+            for j in ("ray", "producers", "lakehouse", "prometheus")
+            if j not in jobs
+        ] + down
 
     assert not _wait_for(monitored, gaps)
     # Ray's service discovery found this head's node agent, not another cluster's.
@@ -230,7 +267,9 @@ def test_every_target_is_found_and_up(monitored: Settings) -> None:
 
 def test_every_series_of_the_running_parts_is_there_for_each_usecase(monitored: Settings) -> None:
     gaps = _wait_for(monitored, lambda s: _missing(s, STARTED))
-    assert not gaps, "series that dashboards or rules use, missing in Prometheus:\n" + "\n".join(gaps)
+    assert not gaps, "series that dashboards or rules use, missing in Prometheus:\n" + "\n".join(
+        gaps
+    )
 
 
 def test_every_dashboard_query_on_running_parts_returns_data(monitored: Settings) -> None:

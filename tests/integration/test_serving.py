@@ -114,7 +114,9 @@ def test_bad_requests_are_4xx_with_a_message(api: httpx.Client) -> None:
     assert "greater than 0" in by_field["amount"] and by_field["user_id"] == "Field required"
 
     r = api.post(path, json=[_event("tfd", 1), {**_event("tfd", 2), "currency": "XXX"}])
-    assert r.status_code == 422 and [(e["index"], e["field"]) for e in r.json()["detail"]] == [(1, "currency")]
+    assert r.status_code == 422 and [(e["index"], e["field"]) for e in r.json()["detail"]] == [
+        (1, "currency")
+    ]
     assert api.post(path, content=b"{not json").status_code == 400
     assert api.post(path, json=[]).status_code == 422
     assert api.post(path, json=[{}] * 1001).status_code == 413  # the list limit
@@ -131,7 +133,10 @@ def test_bad_requests_are_4xx_with_a_message(api: httpx.Client) -> None:
     assert api.post("/tfd/batch/explain", json=[_event("tfd", 1)] * 2).status_code == 422
     # Control routes need the token; read routes do not.
     assert api.post("/ecci/incremental/start").status_code == 401
-    assert api.post("/ecci/incremental/stop", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert (
+        api.post("/ecci/incremental/stop", headers={"Authorization": "Bearer wrong"}).status_code
+        == 401
+    )
     # No model yet: 503 with the reason.
     r = api.post("/ecci/incremental/predict", json=_event("ecci", 1))
     assert r.status_code == 503 and "start it" in r.json()["detail"]
@@ -143,10 +148,15 @@ def test_sql_runs_one_read_and_refuses_the_rest(api: httpx.Client) -> None:
     r = api.post("/sql", json={"sql": "SELECT 41 + 1 AS answer"})
     assert r.status_code == 200 and r.json()["rows"] == [{"answer": 42}]
     for attack in (
-        "SELECT 1;\nDROP TABLE tfd", "SELECT 1;\tSELECT 2", "COPY (SELECT 1) TO '/tmp/x.csv'",
-        "SELECT * FROM read_csv('/etc/passwd')", "ATTACH '/tmp/x.db'", "INSTALL httpfs", "SET threads=1",
+        "SELECT 1;\nDROP TABLE tfd",
+        "SELECT 1;\tSELECT 2",
+        "COPY (SELECT 1) TO '/tmp/x.csv'",
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "ATTACH '/tmp/x.db'",
+        "INSTALL httpfs",
+        "SET threads=1",
         "CREATE TABLE t (x INT)",
-    ):  # fmt: skip
+    ):
         r = api.post("/sql", json={"sql": attack})
         assert r.status_code == 400, (attack, r.text)
         assert r.json()["detail"], attack
@@ -168,7 +178,9 @@ def _caught_up(api: httpx.Client, usecase: str, at_least: int) -> bool:
     return status.get("learned", 0) >= at_least and bool(lag) and not any(lag.values())
 
 
-def test_incremental_predictions_reflect_what_the_learner_just_learned(api: httpx.Client, stack: Settings) -> None:
+def test_incremental_predictions_reflect_what_the_learner_just_learned(
+    api: httpx.Client, stack: Settings
+) -> None:
     r = api.post("/eta/incremental/start", headers=AUTH)
     assert r.status_code == 200 and r.json()["learners"][0]["running"], r.text
     produce(stack, ["eta"], rate=0, count=1000, seed=5)
@@ -179,19 +191,25 @@ def test_incremental_predictions_reflect_what_the_learner_just_learned(api: http
     assert before["source"] == "learner"
 
     # Labelled feedback far above anything seen: the served model must move toward it.
-    feedback = [{**probe, "trip_id": f"feedback-{i}", "travel_seconds": 80_000.0} for i in range(40)]
+    feedback = [
+        {**probe, "trip_id": f"feedback-{i}", "travel_seconds": 80_000.0} for i in range(40)
+    ]
     t0 = time.monotonic()
     r = api.post("/eta/incremental/learn", json=feedback)
     assert r.status_code == 202 and r.json()["accepted"] == 40, r.text
     after = _wait(
         "feedback served",
         lambda: (a := _predict(api, "eta", probe))["learned"] >= before["learned"] + 40 and a,
-        timeout=10, every=0.05,
-    )  # fmt: skip
+        timeout=10,
+        every=0.05,
+    )
     took = time.monotonic() - t0
     assert took < 5.0, f"fresh only after {took:.1f}s"
     assert after["learned"] == before["learned"] + 40  # exactly once: nothing else was produced
-    assert after["prediction"]["travel_seconds"] > before["prediction"]["travel_seconds"] + 100, (before, after)
+    assert after["prediction"]["travel_seconds"] > before["prediction"]["travel_seconds"] + 100, (
+        before,
+        after,
+    )
 
     status = api.get("/eta/incremental/metrics").json()["learners"][0]
     assert status["running"] and status["learned"] == after["learned"]
@@ -218,7 +236,12 @@ def test_a_client_loop_runs_through_a_learner_restart(api: httpx.Client) -> None
         time.sleep(1.0)
         ray.kill(learner.find("eta", 0), no_restart=False)  # Ray restarts it from its checkpoint
         killed_at = len(outcomes)
-        _wait("learner answers again", lambda: outcomes[-1][1] == "learner" and len(outcomes) > killed_at + 5, 60, 0.1)
+        _wait(
+            "learner answers again",
+            lambda: outcomes[-1][1] == "learner" and len(outcomes) > killed_at + 5,
+            60,
+            0.1,
+        )
     finally:
         done.set()
         thread.join()
@@ -239,7 +262,9 @@ def test_stop_then_reset_through_the_api(api: httpx.Client) -> None:
     # Nothing left to answer with, on any replica: the reset's announcement dropped every copy
     # (the API runs two replicas; HAProxy spreads these requests over both).
     answers = [api.post("/eta/incremental/predict", json=_event("eta", 97)) for _ in range(20)]
-    assert [r.status_code for r in answers] == [503] * 20, [r.text for r in answers if r.status_code != 503][:2]
+    assert [r.status_code for r in answers] == [503] * 20, [
+        r.text for r in answers if r.status_code != 503
+    ][:2]
 
 
 # -- batch: the champion, offline-equal, cached, swapped ------------------------------------------
@@ -258,9 +283,13 @@ def _register_tfd(stack: Settings, depth: int, seed: int) -> int:
     labels = [bool(e.is_fraud) for e in events]
     labels[0], labels[1] = True, False  # both classes, whatever the draw
     model = CatBoostClassifier(
-        iterations=20, depth=depth, random_seed=seed, verbose=False, thread_count=1,
+        iterations=20,
+        depth=depth,
+        random_seed=seed,
+        verbose=False,
+        thread_count=1,
         cat_features=registry.categorical_names(spec),
-    )  # fmt: skip
+    )
     model.fit(frame, labels)
     registry.client(stack)
     mlflow.set_experiment("rtml-serving-test")
@@ -272,13 +301,17 @@ def _ray_metrics(stack: Settings) -> str:
     return httpx.get(f"http://127.0.0.1:{stack.ray_metrics_export_port}/metrics", timeout=10).text
 
 
-def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(api: httpx.Client, stack: Settings) -> None:
+def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(
+    api: httpx.Client, stack: Settings
+) -> None:
     from rtml import registry
 
     spec = get("tfd")
     v1 = _register_tfd(stack, depth=3, seed=1)
     registry.promote(stack, "tfd", v1)
-    _wait("champion served", lambda: api.get("/tfd/model").json()["batch"]["version"] == v1, 60, 0.5)
+    _wait(
+        "champion served", lambda: api.get("/tfd/model").json()["batch"]["version"] == v1, 60, 0.5
+    )
 
     event = _event("tfd", 7)
     features = spec.features_of(spec.parse(event))
@@ -324,6 +357,11 @@ def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(api: http
     assert described["version"] == v2 and described["metrics"] == {"fbeta": pytest.approx(0.5)}
 
     # The custom metrics reach Ray's Prometheus endpoint (Ray reports them every few seconds).
-    wanted = ('ray_rtml_serve_cache_requests_total{', 'result="hit"', "ray_rtml_serve_model_swaps_total",
-              "ray_rtml_serve_prediction_latency_s_bucket", "ray_rtml_serve_errors_total")  # fmt: skip
+    wanted = (
+        "ray_rtml_serve_cache_requests_total{",
+        'result="hit"',
+        "ray_rtml_serve_model_swaps_total",
+        "ray_rtml_serve_prediction_latency_s_bucket",
+        "ray_rtml_serve_errors_total",
+    )
     _wait("serve metrics exported", lambda: all(w in _ray_metrics(stack) for w in wanted), 40, 2)

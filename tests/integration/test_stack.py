@@ -61,8 +61,11 @@ def test_a_taken_port_stops_up_with_a_message(tmp_path) -> None:
         env = {**os.environ, "RTML_STATE_DIR": str(tmp_path), "RTML_REDIS_PORT": str(port)}
         result = subprocess.run(
             [sys.executable, "-m", "rtml.cli", "up", "-p", "redis"],
-            capture_output=True, text=True, env=env, timeout=60,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"port {port} is taken" in result.stderr.replace("\n", " ")
     assert "RTML_" in result.stderr

@@ -44,10 +44,20 @@ def run(args: list[str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def helm_template(values: list[Path], *extra: str, kube_version: str = KUBE_VERSIONS[-1]) -> list[dict[str, Any]]:
+def helm_template(
+    values: list[Path], *extra: str, kube_version: str = KUBE_VERSIONS[-1]
+) -> list[dict[str, Any]]:
     """Render the chart; fail the test with helm's message if it does not render."""
-    args = [tool("helm"), "template", "rtml", str(CHART), "--namespace", "rtml",
-            "--kube-version", kube_version]  # fmt: skip
+    args = [
+        tool("helm"),
+        "template",
+        "rtml",
+        str(CHART),
+        "--namespace",
+        "rtml",
+        "--kube-version",
+        kube_version,
+    ]
     for path in values:
         args += ["-f", str(path)]
     done = run([*args, *extra])
@@ -72,8 +82,11 @@ def strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {key: strict(value) for key, value in schema.items()}
-    if ("properties" in out and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")):  # fmt: skip
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -92,4 +105,6 @@ def crd_validator(kind: str, version: str = "v1") -> jsonschema.Draft7Validator:
 def crd_errors(obj: dict[str, Any]) -> list[str]:
     kind, version = obj["kind"], obj["apiVersion"].split("/")[1]
     validator = crd_validator(kind, version)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(obj)
+    ]

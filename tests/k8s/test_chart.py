@@ -14,8 +14,17 @@ import yaml
 
 from kuberay import render
 from kuberay.render import ClusterParams
-from tests.k8s.conftest import (CHART, KUBE_VERSIONS, ROOT, VALUE_SETS, crd_errors, helm_template,
-                                rendered, run, tool)  # fmt: skip
+from tests.k8s.conftest import (
+    CHART,
+    KUBE_VERSIONS,
+    ROOT,
+    VALUE_SETS,
+    crd_errors,
+    helm_template,
+    rendered,
+    run,
+    tool,
+)
 
 #: CRD kinds whose schemas are not available offline here: checked for shape below, not by schema.
 UNVALIDATED_GROUPS = {"monitoring.coreos.com", "kafka.strimzi.io"}
@@ -41,8 +50,11 @@ def test_helm_lint(value_set: str) -> None:
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("value_set", VALUE_SETS)
 def test_every_object_is_valid(value_set: str, kube_version: str) -> None:
-    docs = objects(value_set) if kube_version == KUBE_VERSIONS[-1] else helm_template(
-        VALUE_SETS[value_set], kube_version=kube_version)  # fmt: skip
+    docs = (
+        objects(value_set)
+        if kube_version == KUBE_VERSIONS[-1]
+        else helm_template(VALUE_SETS[value_set], kube_version=kube_version)
+    )
     assert docs, "the chart rendered nothing"
     errors: list[str] = []
     for obj in docs:
@@ -65,7 +77,14 @@ def test_optional_parts_are_optional() -> None:
     everything = {o["kind"] for o in objects("all-enabled")}
     assert {"RayService", "ConfigMap", "Deployment", "StatefulSet", "Service"} <= default
     assert not default & {"CronJob", "Kafka", "PodMonitor", "PrometheusRule"}
-    assert {"CronJob", "Kafka", "KafkaNodePool", "PodMonitor", "PrometheusRule", "Role"} <= everything
+    assert {
+        "CronJob",
+        "Kafka",
+        "KafkaNodePool",
+        "PodMonitor",
+        "PrometheusRule",
+        "Role",
+    } <= everything
     external = {f"{o['kind']}/{o['metadata']['name']}" for o in objects("external")}
     assert "StatefulSet/rtml-redis" not in external and "Deployment/rtml-mlflow" not in external
 
@@ -79,13 +98,20 @@ def test_the_chart_renders_the_same_rayservice_as_the_python_renderer() -> None:
             values = merge(values, yaml.safe_load(path.read_text()))
         rs = values["rayService"]
         params = ClusterParams(
-            name="rtml", namespace="rtml", image=f"{values['image']['repository']}:{chart['appVersion']}",
-            config_map="rtml-config", secret=values["secrets"]["existingSecret"],
-            upgrade_strategy=rs["upgradeStrategy"], head_resources=rs["head"]["resources"],
-            learner_replicas=rs["learners"]["replicas"], learner_slots=rs["learners"]["slots"],
-            learner_resources=rs["learners"]["resources"], serve_min=rs["serve"]["minReplicas"],
-            serve_max=rs["serve"]["maxReplicas"], serve_resources=rs["serve"]["resources"],
-        )  # fmt: skip
+            name="rtml",
+            namespace="rtml",
+            image=f"{values['image']['repository']}:{chart['appVersion']}",
+            config_map="rtml-config",
+            secret=values["secrets"]["existingSecret"],
+            upgrade_strategy=rs["upgradeStrategy"],
+            head_resources=rs["head"]["resources"],
+            learner_replicas=rs["learners"]["replicas"],
+            learner_slots=rs["learners"]["slots"],
+            learner_resources=rs["learners"]["resources"],
+            serve_min=rs["serve"]["minReplicas"],
+            serve_max=rs["serve"]["maxReplicas"],
+            serve_resources=rs["serve"]["resources"],
+        )
         (helm,) = by_kind(value_set, "RayService")
         python = render.rayservice(params)
         assert helm["spec"] == python["spec"], value_set
@@ -95,7 +121,11 @@ def test_the_chart_renders_the_same_rayservice_as_the_python_renderer() -> None:
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -107,8 +137,11 @@ def test_serve_config_v2_is_ray_apps_serve_config() -> None:
 def test_chart_files_are_links_to_the_one_source() -> None:
     """Helm reads only inside the chart, so files/ links to the sources (helm follows links); a
     copy would drift."""
-    links = {"kuberay": ROOT / "kuberay" / "manifests", "serve_config.yaml": ROOT / "ray_apps" / "serve_config.yaml",
-             "monitoring": ROOT / "monitoring"}  # fmt: skip
+    links = {
+        "kuberay": ROOT / "kuberay" / "manifests",
+        "serve_config.yaml": ROOT / "ray_apps" / "serve_config.yaml",
+        "monitoring": ROOT / "monitoring",
+    }
     for name, source in links.items():
         path = CHART / "files" / name
         assert path.is_symlink(), f"{path} must be a link to {source}, not a copy"
@@ -132,7 +165,11 @@ def test_dashboards_are_monitoring_grafana() -> None:
     sources = {p.name: p.read_text() for p in (ROOT / "monitoring" / "grafana").rglob("*.json")}
     if not sources:
         pytest.skip("monitoring/grafana has no dashboards yet")
-    maps = [c for c in by_kind("all-enabled", "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard")]
+    maps = [
+        c
+        for c in by_kind("all-enabled", "ConfigMap")
+        if c["metadata"]["labels"].get("grafana_dashboard")
+    ]
     rendered_dashboards = {k: v for c in maps for k, v in c["data"].items()}
     assert rendered_dashboards == sources
     for text in rendered_dashboards.values():
@@ -148,9 +185,17 @@ def test_secrets_are_referenced_never_written() -> None:
                 for env in c.get("env", []):
                     literal = "value" in env and not env["name"].endswith("_NAME")  # a reference
                     if literal and any(w in env["name"].upper() for w in secret_words):
-                        pytest.fail(f"{obj['kind']}/{obj['metadata']['name']}: {env['name']} has a literal value")
-        (config,) = [c for c in by_kind(value_set, "ConfigMap") if c["metadata"]["name"] == "rtml-config"]
-        assert not [k for k in config["data"] if any(w in k for w in ("PASSWORD", "SECRET", "TOKEN", "CHECKPOINT_KEY"))]
+                        pytest.fail(
+                            f"{obj['kind']}/{obj['metadata']['name']}: {env['name']} has a literal value"
+                        )
+        (config,) = [
+            c for c in by_kind(value_set, "ConfigMap") if c["metadata"]["name"] == "rtml-config"
+        ]
+        assert not [
+            k
+            for k in config["data"]
+            if any(w in k for w in ("PASSWORD", "SECRET", "TOKEN", "CHECKPOINT_KEY"))
+        ]
 
 
 def containers(obj: Any) -> list[dict[str, Any]]:
@@ -174,7 +219,11 @@ def test_every_container_is_sized_and_non_root() -> None:
             where = f"{obj['kind']}/{obj['metadata']['name']}/{c['name']}"
             assert c["resources"]["requests"]["memory"] == c["resources"]["limits"]["memory"], where
             assert c["securityContext"]["allowPrivilegeEscalation"] is False, where
-    pod_specs = [o["spec"]["template"]["spec"] for o in objects("all-enabled") if o["kind"] in ("Deployment", "StatefulSet")]
+    pod_specs = [
+        o["spec"]["template"]["spec"]
+        for o in objects("all-enabled")
+        if o["kind"] in ("Deployment", "StatefulSet")
+    ]
     assert all(p["securityContext"]["runAsNonRoot"] for p in pod_specs)
 
 
@@ -191,12 +240,18 @@ def test_sweep_cronjob_submits_a_valid_rayjob() -> None:
         env = {e["name"]: e["value"] for e in c["env"]}
         assert c["command"][:3] == ["rtml", "k8s", "submit-sweep"]
         # the same command, rendering instead of submitting (no cluster here)
-        out = CliRunner().invoke(app, ["k8s", "render", "--sweep", c["command"][3], "--trials", c["command"][5]],
-                                 env=env)  # fmt: skip
+        out = CliRunner().invoke(
+            app, ["k8s", "render", "--sweep", c["command"][3], "--trials", c["command"][5]], env=env
+        )
         assert out.exit_code == 0, out.output
         job = yaml.safe_load(out.output)
         assert crd_errors(job) == []
-        assert job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] == env["RTML_K8S_IMAGE"]
+        assert (
+            job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0][
+                "image"
+            ]
+            == env["RTML_K8S_IMAGE"]
+        )
 
 
 @pytest.mark.parametrize(
@@ -213,12 +268,33 @@ def test_sweep_cronjob_submits_a_valid_rayjob() -> None:
     ],
 )
 def test_schema_refuses_wrong_values(bad: str) -> None:
-    done = run([tool("helm"), "template", "rtml", str(CHART), "--kube-version", KUBE_VERSIONS[-1], "--set", bad])
+    done = run(
+        [
+            tool("helm"),
+            "template",
+            "rtml",
+            str(CHART),
+            "--kube-version",
+            KUBE_VERSIONS[-1],
+            "--set",
+            bad,
+        ]
+    )
     assert done.returncode != 0, f"--set {bad} was accepted"
     assert "schema" in done.stderr or "required" in done.stderr, done.stderr
 
 
 def test_external_services_need_their_address() -> None:
-    done = run([tool("helm"), "template", "rtml", str(CHART), "--kube-version", KUBE_VERSIONS[-1],
-                "--set", "redis.enabled=false"])  # fmt: skip
+    done = run(
+        [
+            tool("helm"),
+            "template",
+            "rtml",
+            str(CHART),
+            "--kube-version",
+            KUBE_VERSIONS[-1],
+            "--set",
+            "redis.enabled=false",
+        ]
+    )
     assert done.returncode != 0 and "redis.url is required" in done.stderr

@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 
 from kuberay import render
-from kuberay.client import (GROUP, VERSION, KubeRay, KubeRayError, job_finished, service_ready,
-                            summary)  # fmt: skip
+from kuberay.client import (
+    GROUP,
+    VERSION,
+    KubeRay,
+    KubeRayError,
+    job_finished,
+    service_ready,
+    summary,
+)
 
 
 class ApiException(Exception):
@@ -29,11 +36,13 @@ class FakeCustomObjects:
         self.fail_with: int | None = None
         self.script: list[dict[str, Any]] = []  # statuses that successive gets return
 
-    def _key(self, group: str, version: str, namespace: str, plural: str, name: str) -> tuple[str, str, str]:
+    def _key(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> tuple[str, str, str]:
         assert (group, version) == (GROUP, VERSION)
         return namespace, plural, name
 
-    def create_namespaced_custom_object(self, group, version, namespace, plural, body):  # noqa: ANN001
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body):
         self.calls.append(("create", body["metadata"]["name"]))
         if self.fail_with:
             raise ApiException(self.fail_with)
@@ -43,13 +52,13 @@ class FakeCustomObjects:
         self.objects[key] = copy.deepcopy(body)
         return body
 
-    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body):  # noqa: ANN001
+    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body):
         self.calls.append(("patch", name))
         key = self._key(group, version, namespace, plural, name)
         self.objects[key] = {**self.objects[key], **copy.deepcopy(body)}
         return self.objects[key]
 
-    def get_namespaced_custom_object(self, group, version, namespace, plural, name):  # noqa: ANN001
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
         key = self._key(group, version, namespace, plural, name)
         if key not in self.objects:
             raise ApiException(404)
@@ -57,14 +66,16 @@ class FakeCustomObjects:
             self.objects[key]["status"] = self.script.pop(0)
         return copy.deepcopy(self.objects[key])
 
-    def delete_namespaced_custom_object(self, group, version, namespace, plural, name):  # noqa: ANN001
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name):
         key = self._key(group, version, namespace, plural, name)
         if key not in self.objects:
             raise ApiException(404)
         del self.objects[key]
 
-    def list_namespaced_custom_object(self, group, version, namespace, plural, **kw):  # noqa: ANN001
-        return {"items": [o for (ns, p, _), o in self.objects.items() if (ns, p) == (namespace, plural)]}
+    def list_namespaced_custom_object(self, group, version, namespace, plural, **kw):
+        return {
+            "items": [o for (ns, p, _), o in self.objects.items() if (ns, p) == (namespace, plural)]
+        }
 
 
 @pytest.fixture
@@ -94,7 +105,7 @@ def test_apply_reports_other_refusals(api: FakeCustomObjects) -> None:
 
 def test_apply_refuses_objects_it_does_not_own(api: FakeCustomObjects) -> None:
     client = KubeRay(api, "rtml")
-    with pytest.raises(KubeRayError, match="not a ray.io/v1 object"):
+    with pytest.raises(KubeRayError, match=r"not a ray\.io/v1 object"):
         client.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}})
     with pytest.raises(KubeRayError, match="namespace 'rtml'"):
         KubeRay(api, "other").apply(service())
@@ -130,7 +141,11 @@ def test_watch_times_out(api: FakeCustomObjects) -> None:
         now[0] += s
 
     with pytest.raises(TimeoutError):
-        list(client.watch("RayService", "rtml", service_ready, timeout_s=30, sleep=sleep, clock=lambda: now[0]))
+        list(
+            client.watch(
+                "RayService", "rtml", service_ready, timeout_s=30, sleep=sleep, clock=lambda: now[0]
+            )
+        )
     assert now[0] >= 30
 
 
@@ -140,12 +155,30 @@ def test_watch_fails_when_the_object_goes(api: FakeCustomObjects) -> None:
 
 
 def test_summaries() -> None:
-    svc = {"metadata": {"name": "rtml"}, "status": {
-        "conditions": [{"type": "Ready", "status": "True"}, {"type": "UpgradeInProgress", "status": "False"}],
-        "activeServiceStatus": {"rayClusterName": "rtml-abc", "applicationStatuses": {"rtml": {"status": "RUNNING"}}},
-    }}  # fmt: skip
-    assert summary("RayService", svc) == {"kind": "RayService", "name": "rtml", "ready": True, "upgrading": False,
-                                          "apps": {"rtml": "RUNNING"}, "cluster": "rtml-abc"}  # fmt: skip
-    job = {"metadata": {"name": "j"}, "status": {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"}}
+    svc = {
+        "metadata": {"name": "rtml"},
+        "status": {
+            "conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "UpgradeInProgress", "status": "False"},
+            ],
+            "activeServiceStatus": {
+                "rayClusterName": "rtml-abc",
+                "applicationStatuses": {"rtml": {"status": "RUNNING"}},
+            },
+        },
+    }
+    assert summary("RayService", svc) == {
+        "kind": "RayService",
+        "name": "rtml",
+        "ready": True,
+        "upgrading": False,
+        "apps": {"rtml": "RUNNING"},
+        "cluster": "rtml-abc",
+    }
+    job = {
+        "metadata": {"name": "j"},
+        "status": {"jobDeploymentStatus": "Complete", "jobStatus": "SUCCEEDED"},
+    }
     assert summary("RayJob", job)["job"] == "SUCCEEDED"
     assert job_finished(job["status"]) and not job_finished({"jobDeploymentStatus": "Running"})

@@ -62,7 +62,9 @@ def test_every_ray_pod_has_the_local_stacks_serve_data_plane() -> None:
 
 
 def test_learners_are_placed_on_the_learner_group_only() -> None:
-    groups = render.rayservice(ClusterParams(learner_slots=6))["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    groups = render.rayservice(ClusterParams(learner_slots=6))["spec"]["rayClusterConfig"][
+        "workerGroupSpecs"
+    ]
     by_name = {g["groupName"]: g for g in groups}
     assert by_name["learners"]["resources"] == {"rtml_learner": "6"}
     assert "resources" not in by_name["serve"]
@@ -70,14 +72,19 @@ def test_learners_are_placed_on_the_learner_group_only() -> None:
 
 
 def test_parameters_reach_the_manifest() -> None:
-    params = ClusterParams(name="ml", namespace="prod", image="reg/rtml:9", serve_min=2, serve_max=7)
+    params = ClusterParams(
+        name="ml", namespace="prod", image="reg/rtml:9", serve_min=2, serve_max=7
+    )
     obj = render.rayservice(params)
     cluster = obj["spec"]["rayClusterConfig"]
     serve = cluster["workerGroupSpecs"][1]
     assert (obj["metadata"]["name"], obj["metadata"]["namespace"]) == ("ml", "prod")
     assert (serve["minReplicas"], serve["maxReplicas"]) == (2, 7)
-    images = {c["image"] for g in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
-              for c in g["template"]["spec"]["containers"]}  # fmt: skip
+    images = {
+        c["image"]
+        for g in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]
+        for c in g["template"]["spec"]["containers"]
+    }
     assert images == {"reg/rtml:9"}
 
 

@@ -6,7 +6,9 @@ from rtml.checkpoint import Checkpoint, CheckpointRefused, dumps, loads
 
 
 def _checkpoint() -> Checkpoint:
-    return Checkpoint(model={"w": 1.0}, metrics=None, offsets={0: 12, 2: 7}, learned=19, versions={})
+    return Checkpoint(
+        model={"w": 1.0}, metrics=None, offsets={0: 12, 2: 7}, learned=19, versions={}
+    )
 
 
 def test_round_trip_keeps_next_offsets() -> None:
@@ -46,7 +48,9 @@ def test_a_restored_model_predicts_and_learns_exactly_as_the_original(usecase: s
     model = build_model(spec)
     for x, y in rows(1500):
         predict_then_learn(spec, model, x, y)
-    blob = dumps(Checkpoint(model=model, metrics=None, offsets={}, learned=1500, versions={}), b"k" * 16)
+    blob = dumps(
+        Checkpoint(model=model, metrics=None, offsets={}, learned=1500, versions={}), b"k" * 16
+    )
     restored = loads(blob, b"k" * 16).model
     later = rows(500)
     # Equal to the last bits: a set rebuilt by unpickling may iterate in another order under

@@ -17,7 +17,11 @@ def test_the_classification_view_counts_every_event_once() -> None:
     c = view["confusion"]
     assert c["tp"] + c["fp"] + c["tn"] + c["fn"] == 1000 and c["tp"] + c["fn"] == truth.sum()
     assert c["tp"] == int(((probability >= 0.5) & truth).sum())
-    assert 2 <= len(view["roc"]) <= MAX_POINTS and view["roc"][0]["fpr"] == 0 and view["roc"][-1]["tpr"] == 1
+    assert (
+        2 <= len(view["roc"]) <= MAX_POINTS
+        and view["roc"][0]["fpr"] == 0
+        and view["roc"][-1]["tpr"] == 1
+    )
     recalls = [p["recall"] for p in view["pr"]]
     assert recalls == sorted(recalls, reverse=True)  # scikit-learn's order: from all to none
 
@@ -30,7 +34,10 @@ def test_one_class_has_a_confusion_matrix_but_no_curves() -> None:
 def test_the_regression_view_thins_points_and_bins_every_residual() -> None:
     y = np.arange(5000, dtype=float)
     view = regression_view(y.tolist(), (y + 10).tolist())
-    assert len(view["points"]) <= MAX_POINTS and view["points"][0] == {"actual": 0.0, "predicted": 10.0}
+    assert len(view["points"]) <= MAX_POINTS and view["points"][0] == {
+        "actual": 0.0,
+        "predicted": 10.0,
+    }
     assert sum(view["residuals"]["counts"]) == 5000 and view["mean_residual"] == pytest.approx(10)
 
 
@@ -45,15 +52,17 @@ def test_the_clustering_view_sizes_and_projects() -> None:
 
 
 def test_a_sweep_log_is_read_line_by_line() -> None:
-    text = "\n".join([
-        "some Ray line",
-        'SWEEP {"id": "20261203T081500"}',
-        "rtml: eta: 1500 rows from the lake",
-        'PROGRESS {"done": 1, "total": 2, "mae": 120.5}',
-        'PROGRESS {"done": 2, "total": 2, "mae": 118.0}',
-        'RESULT {"version": 3, "gate": {"decision": "promoted"}}',
-        'PROGRESS {"done": 3',  # a line still being written
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            "some Ray line",
+            'SWEEP {"id": "20261203T081500"}',
+            "rtml: eta: 1500 rows from the lake",
+            'PROGRESS {"done": 1, "total": 2, "mae": 120.5}',
+            'PROGRESS {"done": 2, "total": 2, "mae": 118.0}',
+            'RESULT {"version": 3, "gate": {"decision": "promoted"}}',
+            'PROGRESS {"done": 3',  # a line still being written
+        ]
+    )
     log = parse_log(text)
     assert log.sweep == "20261203T081500" and [p["done"] for p in log.progress] == [1, 2]
     assert log.result == {"version": 3, "gate": {"decision": "promoted"}}
@@ -61,5 +70,13 @@ def test_a_sweep_log_is_read_line_by_line() -> None:
 
 
 def test_the_sweep_entrypoint_is_the_job_command() -> None:
-    assert sweep_entrypoint("eta", 8) == ["python", "-m", "jobs.tune", "--usecase", "eta", "--trials", "8"]
+    assert sweep_entrypoint("eta", 8) == [
+        "python",
+        "-m",
+        "jobs.tune",
+        "--usecase",
+        "eta",
+        "--trials",
+        "8",
+    ]
     assert sweep_entrypoint("eta", 8, 500, "1h")[-4:] == ["--max-rows", "500", "--every", "1h"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Literal, Optional
+from typing import Literal
 
 import pyarrow as pa
 import pytest
@@ -36,7 +36,7 @@ class Everything(BaseModel):
     name: str
     colour: Literal["red", "green"]
     level: Literal[1, 2, 3]
-    maybe: Optional[float] = None
+    maybe: float | None = None
     maybe_too: int | None = None
     defaulted: str = "x"
     tags: list[str] = Field(default_factory=list)

@@ -23,9 +23,19 @@ from rtml.settings import load_settings
 from rtml.stack.monitoring import find_tool, render_config
 from rtml.stack.parts import Prometheus, all_parts
 from tests.monitoring import (
-    DASHBOARDS, MONITORING, PROMETHEUS_OWN, RULE_TESTS, RULES, base_series, dashboard_queries,
-    documented_series, load_rules, ray_known_series, series_in, used_series,
-)  # fmt: skip
+    DASHBOARDS,
+    MONITORING,
+    PROMETHEUS_OWN,
+    RULE_TESTS,
+    RULES,
+    base_series,
+    dashboard_queries,
+    documented_series,
+    load_rules,
+    ray_known_series,
+    series_in,
+    used_series,
+)
 
 ALERTMANAGER = MONITORING / "alertmanager" / "alertmanager.yml"
 
@@ -33,8 +43,11 @@ ALERTMANAGER = MONITORING / "alertmanager" / "alertmanager.yml"
 def _tool(name: str) -> str:
     path = find_tool(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: run `make install` (scripts/install-system.sh "
-                    "installs Debian's prometheus and prometheus-alertmanager)", pytrace=False)  # fmt: skip
+        pytest.fail(
+            f"{name} is not installed: run `make install` (scripts/install-system.sh "
+            "installs Debian's prometheus and prometheus-alertmanager)",
+            pytrace=False,
+        )
     return path
 
 
@@ -57,7 +70,9 @@ def test_the_rendered_config_passes_promtool_check_config(tmp_path: Path) -> Non
     assert body["rule_files"] == [str((MONITORING / "rules").resolve() / "*.yml")]
     jobs = {job["job_name"]: job for job in body["scrape_configs"]}
     assert jobs["ray"]["http_sd_configs"][0]["url"] == "http://127.0.0.1:18265/api/prometheus/sd"
-    targets = {j: c["static_configs"][0]["targets"] for j, c in jobs.items() if "static_configs" in c}
+    targets = {
+        j: c["static_configs"][0]["targets"] for j, c in jobs.items() if "static_configs" in c
+    }
     assert targets == {
         "producers": [f"127.0.0.1:{settings.producer_metrics_port}"],
         "lakehouse": [f"127.0.0.1:{settings.lake_metrics_port}"],
@@ -84,7 +99,7 @@ def test_the_alertmanager_example_is_valid_and_routes_by_severity() -> None:
         (["severity=critical", "alertname=RtmlLearnerDown", "usecase=tfd"], "on-call-pager"),
         (["severity=warning", "alertname=RtmlCheckpointStale"], "team-chat"),
         (["alertname=Unlabelled"], "team-chat"),
-    ]:  # fmt: skip
+    ]:
         routed = _run(amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", *labels)
         assert routed.stdout.strip() == receiver, (labels, routed.stdout, routed.stderr)
 
@@ -129,8 +144,12 @@ def test_every_alert_has_a_test_where_it_fires_beside_a_series_that_stays_quiet(
     for alert in (r["alert"] for r in load_rules()):
         proven = False
         for test in _rule_tests():
-            fired = [a for case in test.get("alert_rule_test", []) if case["alertname"] == alert
-                     for a in case.get("exp_alerts") or []]  # fmt: skip
+            fired = [
+                a
+                for case in test.get("alert_rule_test", [])
+                if case["alertname"] == alert
+                for a in case.get("exp_alerts") or []
+            ]
             if not fired:
                 continue
             key = next(k for k in ("usecase", "instance", "route") if k in fired[0]["exp_labels"])
@@ -157,10 +176,13 @@ def re_label(series: str, key: str) -> str | None:
 def test_every_series_in_rules_and_dashboards_is_documented_or_ray_own() -> None:
     documented, ray_own = documented_series(), ray_known_series()
     unknown = {
-        name: sorted(where) for name, where in used_series().items()
-        if base_series(name) not in documented and name not in documented
-        and name not in ray_own and name not in PROMETHEUS_OWN
-    }  # fmt: skip
+        name: sorted(where)
+        for name, where in used_series().items()
+        if base_series(name) not in documented
+        and name not in documented
+        and name not in ray_own
+        and name not in PROMETHEUS_OWN
+    }
     assert not unknown, f"series used but neither in docs/metrics.md nor Ray's own: {unknown}"
 
 
@@ -225,8 +247,10 @@ def test_dashboards_cover_overview_each_usecase_serving_and_streaming() -> None:
 def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each query as a recording rule: a typo fails here, not in a browser."""
     queries = dashboard_queries()
-    rules = [{"record": f"rtml:query_{i}", "expr": expr.replace("$__rate_interval", "1m")}
-             for i, expr in enumerate(queries.values())]  # fmt: skip
+    rules = [
+        {"record": f"rtml:query_{i}", "expr": expr.replace("$__rate_interval", "1m")}
+        for i, expr in enumerate(queries.values())
+    ]
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     result = _run(_tool("promtool"), "check", "rules", str(path))

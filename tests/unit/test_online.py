@@ -37,7 +37,9 @@ def test_test_then_train_beats_nothing_and_stays_below_the_oracle(spec: UseCase)
 
 
 @pytest.mark.parametrize("spec", list(USECASES.values()), ids=lambda s: s.name)
-def test_predicting_a_list_answers_as_predicting_each_event(spec: UseCase, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_predicting_a_list_answers_as_predicting_each_event(
+    spec: UseCase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``predict_many`` remembers the trees' fallback paths within one list, and only there: a
     model that learns between two lists is asked afresh."""
     model = build_model(spec)
@@ -54,7 +56,9 @@ def test_predicting_a_list_answers_as_predicting_each_event(spec: UseCase, monke
     for _ in range(2):
         for _ in range(1000):
             event = spec.parse(next(learning).event)
-            predict_then_learn(spec, model, spec.features_of(event), spec.label_of(event) if spec.target else None)
+            predict_then_learn(
+                spec, model, spec.features_of(event), spec.label_of(event) if spec.target else None
+            )
         searches["n"] = 0
         each = [predict(spec, model, x) for x in xs]
         alone = searches["n"]

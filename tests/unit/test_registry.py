@@ -61,8 +61,9 @@ def test_a_missing_feature_is_named(spec: UseCase) -> None:
         registry.feature_frame(spec, [row])
     categorical = registry.categorical_names(spec)[0]
     with pytest.raises(ValueError, match=categorical):
-        registry.feature_frame(spec, [{**spec.features_of(spec.parse(_records(spec, 1)[0].event)),
-                                       categorical: None}])  # fmt: skip
+        registry.feature_frame(
+            spec, [{**spec.features_of(spec.parse(_records(spec, 1)[0].event)), categorical: None}]
+        )
 
 
 def test_time_split_trains_on_the_past_and_holds_out_the_newest() -> None:

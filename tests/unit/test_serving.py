@@ -44,7 +44,11 @@ def test_every_bad_field_of_every_event_is_reported_with_its_index() -> None:
         parse_events([good, bad, 7], predict_model("tfd"), 10)
     detail = refused.value.detail
     assert refused.value.status == 422
-    assert {(e["index"], e["field"]) for e in detail} == {(1, "amount"), (1, "currency"), (2, "event")}
+    assert {(e["index"], e["field"]) for e in detail} == {
+        (1, "amount"),
+        (1, "currency"),
+        (2, "event"),
+    }
 
 
 @pytest.mark.parametrize(("body", "status"), [([], 422), ([{}] * 11, 413)])
@@ -69,7 +73,11 @@ def test_grouped_batches_answer_each_request_with_its_own_slice() -> None:
         calls.append((key, rows))
         if key == ("bad",):
             raise LookupError("no model")
-        return {"predictions": [r * 10 for r in rows], "cached": [False] * len(rows), "model_version": 1}
+        return {
+            "predictions": [r * 10 for r in rows],
+            "cached": [False] * len(rows),
+            "model_version": 1,
+        }
 
     items = [("a", [1, 2]), ("bad", [5]), ("a", [3])]
     out = asyncio.run(_grouped(items, call))
@@ -84,7 +92,9 @@ def test_shards_average_forests_and_clustering_asks_one_shard() -> None:
     tfd = Incremental(get("tfd"), settings, store=None)  # type: ignore[arg-type]
     assert tfd.asked_shards() == [0, 1]
     combined = tfd._combine([0.1, 0.3])
-    assert combined["probability"] == pytest.approx(0.2) and combined["is_fraud"] is True  # threshold 0.15
+    assert (
+        combined["probability"] == pytest.approx(0.2) and combined["is_fraud"] is True
+    )  # threshold 0.15
     eta = Incremental(get("eta"), settings, store=None)  # type: ignore[arg-type]
     assert eta._combine([100.0, 300.0]) == {"travel_seconds": 200.0}
     ecci = Incremental(get("ecci"), settings, store=None)  # type: ignore[arg-type]

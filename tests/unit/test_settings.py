@@ -51,8 +51,10 @@ def test_sandbox_slots_cover_every_port_and_never_overlap(tmp_path) -> None:
     for slot in range(MAX_SLOT + 1):
         env = sandbox_env(slot, tmp_path)
         settings = Settings(**{k.removeprefix("RTML_").lower(): v for k, v in env.items()})
-        ranges = [(settings.ray_min_worker_port, settings.ray_max_worker_port),
-                  (settings.serve_replica_min_port, settings.serve_replica_max_port)]  # fmt: skip
+        ranges = [
+            (settings.ray_min_worker_port, settings.ray_max_worker_port),
+            (settings.serve_replica_min_port, settings.serve_replica_max_port),
+        ]
         used = {getattr(settings, n) for n in ports if "_min_" not in n and "_max_" not in n}
         used |= {settings.ray_metrics_export_port + 1, settings.ray_metrics_export_port + 2}
         for low, high in ranges:

@@ -134,15 +134,20 @@ def _single_field_scores(spec: UseCase, events: list[dict], target: list) -> dic
         fallback = median(target[:half]) if not isinstance(target[0], str) else None
         if spec.task == "regression":
             lookup = {k: median(ts) for k, ts in table.items()}
-            err = [abs(lookup.get(v, fallback) - t) for v, t in zip(values[half:], target[half:])]
+            err = [
+                abs(lookup.get(v, fallback) - t)
+                for v, t in zip(values[half:], target[half:], strict=True)
+            ]
             scores[field] = sum(err) / len(err)
         elif spec.task == "classification":  # ROC AUC of the per-value positive rate
             prior = sum(target[:half]) / half
             lookup = {k: (sum(ts) + prior) / (len(ts) + 1) for k, ts in table.items()}
-            scores[field] = roc_auc_score(target[half:], [lookup.get(v, prior) for v in values[half:]])
+            scores[field] = roc_auc_score(
+                target[half:], [lookup.get(v, prior) for v in values[half:]]
+            )
         else:  # share of held-out events whose segment a per-value majority vote gets right
             lookup = {k: max(set(ts), key=ts.count) for k, ts in table.items()}
-            hits = [lookup.get(v) == t for v, t in zip(values[half:], target[half:])]
+            hits = [lookup.get(v) == t for v, t in zip(values[half:], target[half:], strict=True)]
             scores[field] = sum(hits) / len(hits)
     return scores
 
@@ -212,7 +217,9 @@ def test_the_leak_check_catches_a_leak(spec: UseCase) -> None:
 
     records = sample(spec.name)
     oracle = [spec.oracle(spec.truth.model_validate(g.truth)) for g in records]
-    leaky = replace(spec, event=create_model("Leaky", __base__=spec.event, leak=(type(oracle[0]), ...)))
+    leaky = replace(
+        spec, event=create_model("Leaky", __base__=spec.event, leak=(type(oracle[0]), ...))
+    )
     events = [{**g.event, "leak": o} for g, o in zip(records, oracle, strict=True)]
     target = oracle if spec.task == "clustering" else [e[spec.target] for e in events]
     score = _single_field_scores(leaky, events, target)["leak"]

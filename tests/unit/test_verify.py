@@ -15,7 +15,12 @@ LEDGER = TopicLedger("tfd.events", {0: 4, 1: 2}, set(VALID), {(0, 3): "not JSON:
 
 
 def _status(learned: int, dead: int = 1, offsets: dict | None = None) -> dict:
-    return {"learned": learned, "dead_lettered": dead, "offsets": offsets or {0: 4, 1: 2}, "error": None}
+    return {
+        "learned": learned,
+        "dead_lettered": dead,
+        "offsets": offsets or {0: 4, 1: 2},
+        "error": None,
+    }
 
 
 def test_an_exact_learner_has_no_problem() -> None:
@@ -32,7 +37,11 @@ def test_an_exact_learner_has_no_problem() -> None:
         ([(0, 1), (0, 0), (0, 2), (1, 0), (1, 1)], _status(5), "out of partition order"),
         ([(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1)], _status(6), "not valid events"),
         ([(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)], _status(5, dead=0), "dead-lettered 0"),
-        ([(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)], _status(5, offsets={0: 3, 1: 2}), "not the topic's end"),
+        (
+            [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)],
+            _status(5, offsets={0: 3, 1: 2}),
+            "not the topic's end",
+        ),
         ([(0, 0), (0, 1), (0, 2), (1, 0)], _status(5), "the trace holds 4"),
     ],
 )
@@ -45,13 +54,23 @@ def test_dead_letters_one_for_one() -> None:
     once = [DeadLetter((0, 3), "not JSON: ...")]
     assert dead_letter_problems("tfd", LEDGER, once, exactly_once=True)[1] == []
     twice = once * 2
-    assert dead_letter_problems("tfd", LEDGER, twice, exactly_once=False)[1] == []  # replayed by a crash
+    assert (
+        dead_letter_problems("tfd", LEDGER, twice, exactly_once=False)[1] == []
+    )  # replayed by a crash
     assert "more than once" in dead_letter_problems("tfd", LEDGER, twice, exactly_once=True)[1][0]
-    assert "without a dead letter" in dead_letter_problems("tfd", LEDGER, [], exactly_once=True)[1][0]
+    assert (
+        "without a dead letter" in dead_letter_problems("tfd", LEDGER, [], exactly_once=True)[1][0]
+    )
     stray = [*once, DeadLetter((1, 0), "?")]
-    assert "for no invalid event" in dead_letter_problems("tfd", LEDGER, stray, exactly_once=True)[1][0]
+    assert (
+        "for no invalid event"
+        in dead_letter_problems("tfd", LEDGER, stray, exactly_once=True)[1][0]
+    )
     unexplained = [DeadLetter((0, 3), "")]
-    assert "without a reason" in dead_letter_problems("tfd", LEDGER, unexplained, exactly_once=True)[1][0]
+    assert (
+        "without a reason"
+        in dead_letter_problems("tfd", LEDGER, unexplained, exactly_once=True)[1][0]
+    )
 
 
 @pytest.mark.parametrize("usecase", list(USECASES))

@@ -45,19 +45,45 @@ def run(ctx: Context) -> Verdict:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         argv = [
-            str(Path(sys.executable).parent / "schemathesis"), "run", f"{ctx.settings.serve_url}/openapi.json",
-            "--checks", CHECKS, "--max-examples", str(ctx.size(15, 200)), "--seed", str(ctx.seed),
-            "--workers", "2", "--request-timeout", "30", "--no-color", "--generation-database", "none",
-            "--suppress-health-check", "all", "--report", "json", "--report-json-path", str(report),
-        ]  # fmt: skip
-        ctx.say(f"  schemathesis on {ctx.settings.serve_url}/openapi.json ({ctx.size(15, 200)} examples per operation)")
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=ctx.size(900, 7200), cwd=tmp)
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{ctx.settings.serve_url}/openapi.json",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(ctx.size(15, 200)),
+            "--seed",
+            str(ctx.seed),
+            "--workers",
+            "2",
+            "--request-timeout",
+            "30",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--suppress-health-check",
+            "all",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+        ]
+        ctx.say(
+            f"  schemathesis on {ctx.settings.serve_url}/openapi.json ({ctx.size(15, 200)} examples per operation)"
+        )
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=ctx.size(900, 7200), cwd=tmp
+        )
         summary = _summary(report)
     verdict.counts.update(summary)
     output = done.stdout[-4000:]
-    verdict.expect(done.returncode == 0, f"schemathesis found failures (exit {done.returncode}):\n{output}")
+    verdict.expect(
+        done.returncode == 0, f"schemathesis found failures (exit {done.returncode}):\n{output}"
+    )
     verdict.expect(summary.get("operations", 0) > 0, f"schemathesis tested no operation:\n{output}")
-    verdict.expect(summary.get("errors", 1) == 0, f"schemathesis could not run some cases:\n{output}")
+    verdict.expect(
+        summary.get("errors", 1) == 0, f"schemathesis could not run some cases:\n{output}"
+    )
     fleet.stop()
     return verdict
 

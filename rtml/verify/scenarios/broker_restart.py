@@ -26,7 +26,9 @@ def run(ctx: Context) -> Verdict:
     verdict = Verdict(NAME)
     kafka = Kafka(ctx.settings)
     if kafka.external:
-        verdict.problems.append("the broker is external (RTML_KAFKA_BOOTSTRAP): rtml cannot restart it")
+        verdict.problems.append(
+            "the broker is external (RTML_KAFKA_BOOTSTRAP): rtml cannot restart it"
+        )
         return verdict
     # the stream outlasts the outages (the long one: 6 × 15 s down over ~170 s of events)
     count, restarts, rate = ctx.size(1500, 10000), ctx.size(2, 6), ctx.size(120, 60)
@@ -42,7 +44,9 @@ def run(ctx: Context) -> Verdict:
         time.sleep(max(0.0, at - (time.monotonic() - stream.started)))
         how = "stop" if i % 2 == 0 else "kill"
         hows.append(how)
-        ctx.say(f"  {'stopping' if how == 'stop' else 'killing'} the broker ({i + 1}/{restarts}) for {down_s}s")
+        ctx.say(
+            f"  {'stopping' if how == 'stop' else 'killing'} the broker ({i + 1}/{restarts}) for {down_s}s"
+        )
         t0 = time.monotonic()
         terminate(kafka.files, sig=signal.SIGTERM if how == "stop" else signal.SIGKILL)
         time.sleep(down_s)
@@ -58,7 +62,10 @@ def run(ctx: Context) -> Verdict:
     for name in names:
         ledger = read_topic(ctx.settings, get(name))
         verdict.counts[f"{name}_in_topic"] = ledger.messages
-        verdict.expect(ledger.messages == count, f"{name}: the topic holds {ledger.messages} events, {count} were sent")
+        verdict.expect(
+            ledger.messages == count,
+            f"{name}: the topic holds {ledger.messages} events, {count} were sent",
+        )
         verdict.expect(ledger.duplicates == 0, f"{name}: {ledger.duplicates} events written twice")
     fleet.check(verdict, timeout=ctx.size(300, 3600))
     fleet.stop()

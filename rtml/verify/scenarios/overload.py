@@ -42,7 +42,9 @@ CLIENTS = 32  # closed-loop callers that measure the capacity (what max_ongoing_
 
 def _replicas(ctx: Context) -> dict[str, str]:
     """replica id -> state, from Serve's own REST API."""
-    answer = httpx.get(f"{ctx.settings.ray_dashboard_url}/api/serve/applications/", timeout=10).json()
+    answer = httpx.get(
+        f"{ctx.settings.ray_dashboard_url}/api/serve/applications/", timeout=10
+    ).json()
     app = answer["applications"]["rtml"]
     return {r["replica_id"]: r["state"] for d in app["deployments"].values() for r in d["replicas"]}
 
@@ -82,11 +84,15 @@ def _overload(ctx: Context) -> Verdict:
         time.sleep(0.5)
     settings = ctx.settings
     attack(settings, url, body, seconds=2, workers=8, headers=headers)  # warm-up
-    capacity = attack(settings, url, body, seconds=ctx.size(8, 30), workers=CLIENTS, headers=headers)
+    capacity = attack(
+        settings, url, body, seconds=ctx.size(8, 30), workers=CLIENTS, headers=headers
+    )
     rps = capacity.ok_per_s()
     before = _replicas(ctx)
     rate = FACTOR * rps
-    ctx.say(f"  capacity {rps:.0f} req/s (p50 {capacity.quantile(0.5) * 1000:.0f} ms); open loop at {rate:.0f} req/s")
+    ctx.say(
+        f"  capacity {rps:.0f} req/s (p50 {capacity.quantile(0.5) * 1000:.0f} ms); open loop at {rate:.0f} req/s"
+    )
     load = attack(settings, url, body, seconds=ctx.size(10, 60), rate=rate, headers=headers)
     ended = time.monotonic()
     # Recovery: 1 s closed-loop windows until one reaches RECOVERED of the capacity.
@@ -99,35 +105,66 @@ def _overload(ctx: Context) -> Verdict:
     after = _replicas(ctx)
 
     half = ctx.size(10, 60) / 2
-    first = _p99([lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t < half])
-    second = _p99([lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t >= half])
+    first = _p99(
+        [lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t < half]
+    )
+    second = _p99(
+        [lat for lat, t in zip(load.ok_latencies, load.ok_sent_at, strict=True) if t >= half]
+    )
     ceiling = _request_timeout() / 2
     p99 = load.quantile(0.99)
     shed = load.outcomes.get("503", 0)
     other = {k: v for k, v in load.outcomes.items() if k not in ("200", "503")}
     offered = load.sent / load.sending_seconds
     goodput = load.ok / load.seconds
-    verdict.counts.update({
-        "capacity_rps": round(rps), "offered_rps": round(offered), "sent": load.sent, "ok": load.ok,
-        "shed_503": shed, "other": dict(other), "replicas_before": len(before), "replicas_after": len(after),
-    })  # fmt: skip
-    verdict.figures.update({
-        "capacity_rps": round(rps, 1), "offered_rps": round(offered, 1), "goodput_rps": round(goodput, 1),
-        "admitted_p50_s": round(load.quantile(0.5), 3), "admitted_p99_s": round(p99, 3),
-        "p99_first_half_s": round(first, 3), "p99_second_half_s": round(second, 3),
-        "recovered_after_s": round(recovered_after, 2) if recovered_after is not None else float("nan"),
-    })  # fmt: skip
+    verdict.counts.update(
+        {
+            "capacity_rps": round(rps),
+            "offered_rps": round(offered),
+            "sent": load.sent,
+            "ok": load.ok,
+            "shed_503": shed,
+            "other": dict(other),
+            "replicas_before": len(before),
+            "replicas_after": len(after),
+        }
+    )
+    verdict.figures.update(
+        {
+            "capacity_rps": round(rps, 1),
+            "offered_rps": round(offered, 1),
+            "goodput_rps": round(goodput, 1),
+            "admitted_p50_s": round(load.quantile(0.5), 3),
+            "admitted_p99_s": round(p99, 3),
+            "p99_first_half_s": round(first, 3),
+            "p99_second_half_s": round(second, 3),
+            "recovered_after_s": round(recovered_after, 2)
+            if recovered_after is not None
+            else float("nan"),
+        }
+    )
     factor = offered / rps if rps else 0.0
-    verdict.expect(factor >= OVERLOADED,
-                   f"the load reached only {offered:.0f} req/s ({factor:.1f}x the capacity of {rps:.0f}, "
-                   f"{rate:.0f} asked): not an overload")  # fmt: skip
-    verdict.expect(shed > 0, f"nothing was shed at {offered:.0f} req/s against a capacity of {rps:.0f}")
+    verdict.expect(
+        factor >= OVERLOADED,
+        f"the load reached only {offered:.0f} req/s ({factor:.1f}x the capacity of {rps:.0f}, "
+        f"{rate:.0f} asked): not an overload",
+    )
+    verdict.expect(
+        shed > 0, f"nothing was shed at {offered:.0f} req/s against a capacity of {rps:.0f}"
+    )
     verdict.expect(not other, f"answers other than 200 and 503 under overload: {other}")
-    verdict.expect(second <= max(1.5 * first, 1.0),
-                   f"admitted p99 grew while the overload lasted: {first:.2f}s, then {second:.2f}s")  # fmt: skip
-    verdict.expect(p99 <= ceiling, f"admitted p99 {p99:.2f}s over half of Serve's request timeout ({ceiling:.0f}s)")
-    verdict.expect(recovered_after is not None and recovered_after <= RECOVERY_LIMIT_S,
-                   f"capacity not back to {RECOVERED:.0%} within {RECOVERY_LIMIT_S:.0f}s (after: {recovered_after})")  # fmt: skip
+    verdict.expect(
+        second <= max(1.5 * first, 1.0),
+        f"admitted p99 grew while the overload lasted: {first:.2f}s, then {second:.2f}s",
+    )
+    verdict.expect(
+        p99 <= ceiling,
+        f"admitted p99 {p99:.2f}s over half of Serve's request timeout ({ceiling:.0f}s)",
+    )
+    verdict.expect(
+        recovered_after is not None and recovered_after <= RECOVERY_LIMIT_S,
+        f"capacity not back to {RECOVERED:.0%} within {RECOVERY_LIMIT_S:.0f}s (after: {recovered_after})",
+    )
     lost = {r: s for r, s in before.items() if after.get(r) != "RUNNING"}
     verdict.expect(not lost, f"replicas that did not survive the overload: {lost}")
     return verdict

@@ -18,7 +18,9 @@ from rtml.verify.verdict import Verdict
 from streaming.generators import generator_for
 
 NAME = "poison"
-SUMMARY = "malformed events of every kind: each dead-lettered once with a reason, learners never stop"
+SUMMARY = (
+    "malformed events of every kind: each dead-lettered once with a reason, learners never stop"
+)
 NEEDS = ("kafka", "redis", "mlflow", "ray")
 #: A message near the broker's default limit (1 MB): it must travel to the dead-letter topic too.
 HUGE_BYTES = 900_000

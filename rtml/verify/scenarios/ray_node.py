@@ -43,12 +43,20 @@ def start_worker_node(settings: Settings, num_cpus: int = 4) -> ProcessFiles:
     ports = worker_node_ports(settings)
     files = ProcessFiles("ray-worker-node", settings.state_dir)
     argv = [
-        sys.executable, "-m", "rtml.verify.worker_node", f"--address={settings.ray}", "--block",
-        f"--node-ip-address={LOOPBACK}", f"--num-cpus={num_cpus}",
-        f"--dashboard-agent-listen-port={ports['agent']}", f"--metrics-export-port={ports['metrics']}",
-        f"--min-worker-port={ports['min_worker']}", f"--max-worker-port={ports['max_worker']}",
-        "--object-store-memory=100000000", "--disable-usage-stats",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "rtml.verify.worker_node",
+        f"--address={settings.ray}",
+        "--block",
+        f"--node-ip-address={LOOPBACK}",
+        f"--num-cpus={num_cpus}",
+        f"--dashboard-agent-listen-port={ports['agent']}",
+        f"--metrics-export-port={ports['metrics']}",
+        f"--min-worker-port={ports['min_worker']}",
+        f"--max-worker-port={ports['max_worker']}",
+        "--object-store-memory=100000000",
+        "--disable-usage-stats",
+    ]
     spawn(files, argv, env=ray_env(settings))
     return files
 
@@ -74,9 +82,16 @@ def _node_of_actor(name: str) -> str | None:
 
 
 def _replica_nodes(ctx: Context) -> list[str]:
-    answer = httpx.get(f"{ctx.settings.ray_dashboard_url}/api/serve/applications/", timeout=10).json()
+    answer = httpx.get(
+        f"{ctx.settings.ray_dashboard_url}/api/serve/applications/", timeout=10
+    ).json()
     app = answer["applications"]["rtml"]
-    return [r["node_id"] for d in app["deployments"].values() for r in d["replicas"] if r["state"] == "RUNNING"]
+    return [
+        r["node_id"]
+        for d in app["deployments"].values()
+        for r in d["replicas"]
+        if r["state"] == "RUNNING"
+    ]
 
 
 class Clients:
@@ -90,7 +105,9 @@ class Clients:
         #: who answered the predictions: the learner, or the replica's checkpoint copy
         self.sources: Counter[str] = Counter()
         self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(n)]
+        self.threads = [
+            threading.Thread(target=self._loop, args=(i,), daemon=True) for i in range(n)
+        ]
         for t in self.threads:
             t.start()
 
@@ -122,12 +139,17 @@ def run(ctx: Context) -> Verdict:
     verdict = Verdict(NAME)
     settings = ctx.settings
     if settings.ray_address is not None:
-        verdict.problems.append("Ray is external (RTML_RAY_ADDRESS): the scenario starts nodes only beside its own head")
+        verdict.problems.append(
+            "Ray is external (RTML_RAY_ADDRESS): the scenario starts nodes only beside its own head"
+        )
         return verdict
     head = {n["NodeID"] for n in _alive_nodes()}
     files = start_worker_node(settings)
     try:
-        if not verdict.expect(_wait(lambda: len(_alive_nodes()) > len(head), 90), "the worker node did not join within 90 s"):
+        if not verdict.expect(
+            _wait(lambda: len(_alive_nodes()) > len(head), 90),
+            "the worker node did not join within 90 s",
+        ):
             return verdict
         worker = next(n["NodeID"] for n in _alive_nodes() if n["NodeID"] not in head)
         ctx.say(f"  worker node {worker[:12]} joined")
@@ -138,7 +160,10 @@ def run(ctx: Context) -> Verdict:
         names = list(USECASES)
         placed = {n: _node_of_actor(learner.actor_name(n, 0)) == worker for n in names}
         replicas = _replica_nodes(ctx)
-        verdict.counts["on_worker"] = {"learners": sum(placed.values()), "replicas": replicas.count(worker)}
+        verdict.counts["on_worker"] = {
+            "learners": sum(placed.values()),
+            "replicas": replicas.count(worker),
+        }
         verdict.expect(all(placed.values()), f"learners not placed on the worker node: {placed}")
         verdict.expect(worker in replicas, f"no API replica on the worker node: {replicas}")
 
@@ -156,13 +181,18 @@ def run(ctx: Context) -> Verdict:
         verdict.expect(wait_dead(tree), "the worker node's processes outlived SIGKILL by 5 s")
         killed_by = time.monotonic()  # the last of them is dead
         terminate(files, sig=signal.SIGKILL)  # anything started meanwhile, and the pid file
-        ctx.say(f"  worker node SIGKILLed ({len(tree)} processes in {(killed_by - killed_at) * 1000:.1f} ms)")
+        ctx.say(
+            f"  worker node SIGKILLed ({len(tree)} processes in {(killed_by - killed_at) * 1000:.1f} ms)"
+        )
         stream.join(verdict)
-        back = _wait(lambda: all(_node_of_actor(learner.actor_name(n, 0)) in head for n in names), 180)
+        back = _wait(
+            lambda: all(_node_of_actor(learner.actor_name(n, 0)) in head for n in names), 180
+        )
         verdict.expect(back, "learners not back on the head within 180 s")
         fleet.check(verdict, timeout=ctx.size(300, 3600))
         time.sleep(2)
         clients.close()
+
         # In flight at the kill: sent before the last process died, answered after the first signal
         # (from the requests' own times; a count sampled before the kill missed those sent meanwhile).
         def in_flight(sent: float, done: float) -> bool:
@@ -170,14 +200,23 @@ def run(ctx: Context) -> Verdict:
 
         flying = sum(1 for sent, done, _ in clients.outcomes if in_flight(sent, done))
         failed = [(sent, done, o) for sent, done, o in clients.outcomes if o != "200"]
-        unexplained = [(sent - killed_at, done - killed_at, o) for sent, done, o in failed if not in_flight(sent, done)]
+        unexplained = [
+            (sent - killed_at, done - killed_at, o)
+            for sent, done, o in failed
+            if not in_flight(sent, done)
+        ]
         verdict.counts["requests"] = len(clients.outcomes)
         verdict.counts["failed_requests"] = len(failed)
         verdict.counts["in_flight_at_kill"] = flying
         verdict.counts["answered_by"] = dict(clients.sources)
-        verdict.figures["recovered_s"] = round(max((done - killed_at for _, done, _ in failed), default=0.0), 1)
-        verdict.expect(not unexplained, f"{len(unexplained)} failed requests were not in flight at the kill "
-                       f"(sent, answered: s after it; outcome): {unexplained[:8]}")  # fmt: skip
+        verdict.figures["recovered_s"] = round(
+            max((done - killed_at for _, done, _ in failed), default=0.0), 1
+        )
+        verdict.expect(
+            not unexplained,
+            f"{len(unexplained)} failed requests were not in flight at the kill "
+            f"(sent, answered: s after it; outcome): {unexplained[:8]}",
+        )
         fleet.stop()
     finally:
         terminate(files, sig=signal.SIGKILL)

@@ -30,7 +30,9 @@ def _restart(ctx: Context, part: Redis, verdict: Verdict, wipe: bool, fleet: Fle
         shutil.rmtree(part.home, ignore_errors=True)
     time.sleep(2)
     rows = local.up(ctx.settings, ["redis"], report=lambda line: ctx.say(f"  {line}"))
-    return verdict.expect(bool(rows) and rows[0].state in ("started", "running"), f"Redis did not come back: {rows}")
+    return verdict.expect(
+        bool(rows) and rows[0].state in ("started", "running"), f"Redis did not come back: {rows}"
+    )
 
 
 def _wait(what: str, check, timeout: float) -> bool:
@@ -46,7 +48,9 @@ def run(ctx: Context) -> Verdict:
     verdict = Verdict(NAME)
     part = Redis(ctx.settings)
     if part.external:
-        verdict.problems.append("Redis is external (RTML_REDIS_URL): rtml cannot restart or wipe it")
+        verdict.problems.append(
+            "Redis is external (RTML_REDIS_URL): rtml cannot restart or wipe it"
+        )
         return verdict
     count, rate = ctx.size(1200, 10000), ctx.size(100, 300)
     fleet = Fleet(ctx.settings, say=ctx.say)
@@ -61,9 +65,11 @@ def run(ctx: Context) -> Verdict:
     if not _restart(ctx, part, verdict, wipe=False, fleet=fleet):
         return verdict
     # 2. Every learner has a snapshot, then Redis is lost while they crash.
-    snapshotted = _wait("snapshots", lambda: all(
-        (fleet.status(n) or {}).get("snapshot", {}).get("version") for n in names
-    ), timeout=120)  # fmt: skip
+    snapshotted = _wait(
+        "snapshots",
+        lambda: all((fleet.status(n) or {}).get("snapshot", {}).get("version") for n in names),
+        timeout=120,
+    )
     if not verdict.expect(snapshotted, "not every learner had an MLflow snapshot within 120 s"):
         return verdict
     snapshots = {n: (fleet.status(n) or {}).get("snapshot", {}).get("version") for n in names}
@@ -74,6 +80,9 @@ def run(ctx: Context) -> Verdict:
     fleet.check(verdict, timeout=ctx.size(300, 3600))
     for name in names:
         restored = verdict.counts.get(name, {}).get("restored_from")
-        verdict.expect(restored == "mlflow snapshot", f"{name}: restored from {restored!r}, not the MLflow snapshot")
+        verdict.expect(
+            restored == "mlflow snapshot",
+            f"{name}: restored from {restored!r}, not the MLflow snapshot",
+        )
     fleet.stop()
     return verdict

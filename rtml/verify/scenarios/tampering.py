@@ -50,8 +50,10 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
     status = _status_when(handle, lambda s: s.get("learned", 0) >= 400)
     final = learner.stop(USECASE) or {}
     learned = final.get("learned", 0)
-    verdict.expect(learned == 400 and "error" not in final.get("snapshot", {"error": "none"}),
-                   f"set-up: learned {learned}, snapshot {final.get('snapshot')}")  # fmt: skip
+    verdict.expect(
+        learned == 400 and "error" not in final.get("snapshot", {"error": "none"}),
+        f"set-up: learned {learned}, snapshot {final.get('snapshot')}",
+    )
     store = RedisCheckpoints.of(settings)
     name = f"rtml:checkpoint:{USECASE}:0"
 
@@ -59,11 +61,22 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
     blob = store.blob(USECASE, 0) or b""
     store.client.hset(name, "blob", _flip(blob))
     fleet.start()
-    status = _status_when(learner.find(USECASE), lambda s: s.get("restored_from") not in (None, "nothing yet") or s.get("error"))
-    verdict.counts["redis_altered"] = {"restored_from": status.get("restored_from"), "learned": status.get("learned")}
-    verdict.expect("signature" in str(status.get("refused")), f"an altered Redis checkpoint was not refused: {status.get('refused')!r}")
-    verdict.expect(status.get("restored_from") == "mlflow snapshot" and status.get("learned") == learned,
-                   f"after refusing Redis the learner restored {status.get('restored_from')!r} with {status.get('learned')} events")  # fmt: skip
+    status = _status_when(
+        learner.find(USECASE),
+        lambda s: s.get("restored_from") not in (None, "nothing yet") or s.get("error"),
+    )
+    verdict.counts["redis_altered"] = {
+        "restored_from": status.get("restored_from"),
+        "learned": status.get("learned"),
+    }
+    verdict.expect(
+        "signature" in str(status.get("refused")),
+        f"an altered Redis checkpoint was not refused: {status.get('refused')!r}",
+    )
+    verdict.expect(
+        status.get("restored_from") == "mlflow snapshot" and status.get("learned") == learned,
+        f"after refusing Redis the learner restored {status.get('restored_from')!r} with {status.get('learned')} events",
+    )
     handle = learner.find(USECASE)
     ray.kill(handle, no_restart=True)
 
@@ -75,15 +88,24 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
     from pathlib import Path
 
     with tempfile.TemporaryDirectory() as tmp:
-        local = Path(snapshots.client.download_artifacts(run.info.run_id, f"checkpoint/checkpoint-{slot}.bin", tmp))
+        local = Path(
+            snapshots.client.download_artifacts(
+                run.info.run_id, f"checkpoint/checkpoint-{slot}.bin", tmp
+            )
+        )
         local.write_bytes(_flip(local.read_bytes()))
         snapshots.client.log_artifact(run.info.run_id, str(local), artifact_path="checkpoint")
     store.client.hset(name, "blob", _flip(blob))
     fleet.start()
     status = _status_when(learner.find(USECASE), lambda s: s.get("error") or s.get("learned"))
-    verdict.counts["both_altered"] = {"learned": status.get("learned"), "error": str(status.get("error"))[:120]}
-    verdict.expect(bool(status.get("error")) and "refused" in str(status.get("error")),
-                   f"with Redis and the snapshot altered the learner did not refuse: {status}")  # fmt: skip
+    verdict.counts["both_altered"] = {
+        "learned": status.get("learned"),
+        "error": str(status.get("error"))[:120],
+    }
+    verdict.expect(
+        bool(status.get("error")) and "refused" in str(status.get("error")),
+        f"with Redis and the snapshot altered the learner did not refuse: {status}",
+    )
     verdict.expect(status.get("learned", 0) == 0, "a refused checkpoint's model was loaded")
     fleet.stop()
     fleet.reset()
@@ -96,7 +118,9 @@ def _model(ctx: Context, verdict: Verdict) -> None:
     good = register_small(settings, "tfd", seed=ctx.seed)
     registry.promote(settings, "tfd", good, reason="verify: tampering set-up")
     api = f"{settings.serve_url}/api/v1"
-    served = _wait(lambda: httpx.get(f"{api}/tfd/model", timeout=10).json()["batch"].get("version") == good, 90)
+    served = _wait(
+        lambda: httpx.get(f"{api}/tfd/model", timeout=10).json()["batch"].get("version") == good, 90
+    )
     verdict.expect(served, f"the champion v{good} was not served within 90 s")
     bad = register_small(settings, "tfd", seed=ctx.seed + 1)
     altered = _alter_model_file(settings, "tfd", bad)
@@ -107,13 +131,28 @@ def _model(ctx: Context, verdict: Verdict) -> None:
     except registry.ModelRefused as exc:
         verdict.counts["load_refused"] = str(exc)[:160]
     registry.promote(settings, "tfd", bad, reason="verify: an altered model as champion")
-    refused = _wait(lambda: str(bad) in (httpx.get(f"{api}/tfd/model", timeout=10).json()["batch"].get("refused") or {}), 90)
+    refused = _wait(
+        lambda: (
+            str(bad)
+            in (httpx.get(f"{api}/tfd/model", timeout=10).json()["batch"].get("refused") or {})
+        ),
+        90,
+    )
     described = httpx.get(f"{api}/tfd/model", timeout=10).json()["batch"]
     verdict.expect(refused, f"serving did not refuse the altered champion v{bad}: {described}")
-    verdict.expect(described.get("version") == good, f"serving moved to v{described.get('version')}, not kept v{good}")
-    answer = httpx.post(f"{api}/tfd/batch/predict", json=httpx.get(f"{api}/tfd/sample", timeout=10).json(), timeout=30)
-    verdict.expect(answer.status_code == 200 and answer.json().get("model_version") == good,
-                   f"a prediction after the refusal: {answer.status_code} {answer.text[:200]}")  # fmt: skip
+    verdict.expect(
+        described.get("version") == good,
+        f"serving moved to v{described.get('version')}, not kept v{good}",
+    )
+    answer = httpx.post(
+        f"{api}/tfd/batch/predict",
+        json=httpx.get(f"{api}/tfd/sample", timeout=10).json(),
+        timeout=30,
+    )
+    verdict.expect(
+        answer.status_code == 200 and answer.json().get("model_version") == good,
+        f"a prediction after the refusal: {answer.status_code} {answer.text[:200]}",
+    )
     registry.rollback(settings, "tfd")
 
 
@@ -143,7 +182,9 @@ def _artifact_location(settings, source: str) -> str:
     model_id = source.removeprefix("models:/")
     location = client.get_logged_model(model_id).artifact_location
     if not location.startswith("mlflow-artifacts:/"):
-        raise RuntimeError(f"artifacts at {location}: the scenario alters them only through MLflow's proxy")
+        raise RuntimeError(
+            f"artifacts at {location}: the scenario alters them only through MLflow's proxy"
+        )
     return location.removeprefix("mlflow-artifacts:/").strip("/")
 
 
