@@ -75,18 +75,19 @@ def register_champion(settings: Settings, usecase: str, n: int, seed: int = 12) 
     import mlflow
     from catboost import CatBoostClassifier
 
-    from rtml import registry
+    from rtml.batch import frames
+    from rtml.store import registry
 
     spec = get(usecase)
     gen = generator_for(usecase, seed=seed)
     events = [spec.parse(next(gen).event) for _ in range(n)]
-    frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
+    frame = frames.feature_frame(spec, [spec.features_of(e) for e in events])
     model = CatBoostClassifier(
         iterations=200,
         depth=6,
         verbose=False,
         thread_count=1,
-        cat_features=registry.categorical_names(spec),
+        cat_features=spec.categorical_names,
     )
     model.fit(frame, [bool(e.is_fraud) for e in events])
     registry.client(settings)

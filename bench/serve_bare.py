@@ -23,10 +23,10 @@ from fastapi.responses import JSONResponse
 
 from ray_apps.serving.batch import fast_predict
 from ray_apps.serving.requests import parse_events, predict_model
-from rtml import registry
 from rtml.checkpoint import RedisCheckpoints
 from rtml.online import predict_many
 from rtml.settings import load_settings
+from rtml.store import registry
 from rtml.usecases import get
 
 

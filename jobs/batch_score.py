@@ -23,10 +23,11 @@ import ray
 from deltalake import write_deltalake
 
 from jobs.cluster import connect
-from rtml import registry, training
+from rtml.batch import training
 from rtml.features import feature_sql
 from rtml.lake import Lake, predictions_table, storage_options, table_uri
 from rtml.settings import Settings, load_settings
+from rtml.store import registry
 from rtml.usecases import UseCase, get
 
 #: Scoring actors; each holds one copy of the model. Two keep both cores busy here.
@@ -39,7 +40,8 @@ ID_COLUMNS = ("kafka_partition", "kafka_offset")
 
 
 def scoring_sql(spec: UseCase, since: str | None = None) -> str:
-    truth = spec.target or "truth->>'segment'"
+    # supervised: the label; otherwise the truth record, whose oracle answer the scorer reads
+    truth = spec.target or "truth"
     extra = [
         *ID_COLUMNS,
         f"CAST({spec.key} AS VARCHAR) AS entity",
@@ -61,8 +63,11 @@ class Scorer:
         self.model = registry.load(settings, usecase, version)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        spec = self.model.spec
         predictions = self.model.predict(batch)
         out = batch[[*ID_COLUMNS, "entity", training.TIME, "event_date", "truth"]].copy()
+        if not spec.task.supervised:  # the answer to judge a clustering by: the oracle's
+            out["truth"] = [spec.oracle_of(t) for t in batch["truth"]]
         out["prediction"] = predictions
         out["model_version"] = self.model.version
         out["model_run_id"] = self.model.run_id
@@ -130,8 +135,7 @@ def score(
 def _typed(spec: UseCase, table: pa.Table) -> pa.Table:
     """One schema per table whatever pandas inferred: a predictions table is appended to by many
     runs, and Delta refuses a batch whose types differ."""
-    prediction = pa.int64() if spec.task == "clustering" else pa.float64()
-    truth = {"classification": pa.bool_(), "regression": pa.float64()}.get(spec.task, pa.string())
+    prediction, truth = spec.task.prediction_type(), spec.task.truth_type()
     stamp = pa.timestamp("us", tz="UTC")
     schema = pa.schema(
         [

@@ -1,13 +1,13 @@
 """A Ray Tune sweep of a use case's batch model, then the final fit, registration and the gate.
 
-The Ray adapter of :mod:`rtml.training`: the table is read from the lake once (DuckDB over
+The Ray adapter of :mod:`rtml.batch.training`: the table is read from the lake once (DuckDB over
 Delta), split by event time, and put in the object store once (``tune.with_parameters``); each
 trial fetches it from there. CatBoost trials report the validation loss to Tune every
 ``ROUND_EVERY`` boosting iterations, so the ASHA scheduler stops the hopeless ones early, and stop
 themselves early on it too; KMeans trials report once. Every trial is an MLflow run (Tune's
 ``MLflowLoggerCallback``, experiment ``rtml-<usecase>-tune``); the best configuration — best
 primary metric on the validation split — is refitted on train + valid, registered and gated on
-the holdout (:func:`rtml.training.train_register_gate`).
+the holdout (:func:`rtml.batch.training.train_register_gate`).
 
 Progress goes to stdout as lines ``PROGRESS {json}`` and a final ``RESULT {json}``, which
 ``rtml train`` reads from the job's log.
@@ -27,9 +27,10 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from ray.tune.schedulers import ASHAScheduler
 
 from jobs.cluster import connect
-from rtml import training
+from rtml.batch import training
 from rtml.settings import Settings
-from rtml.usecases import UseCase, get
+from rtml.tasks.boosting import MAX_ITERATIONS
+from rtml.usecases import get
 
 #: Boosting iterations per reported round. Every report is also an MLflow REST call (Tune's
 #: MLflow callback, ~0.1-0.6 s on this busy box, blocking Tune's loop): every 10 iterations made
@@ -44,42 +45,22 @@ CPU_PER_TRIAL = 0.5
 Say = Callable[[str], None]
 
 
-def search_space(spec: UseCase) -> dict[str, Any]:
-    if spec.task == "clustering":
-        return {"k": tune.randint(2, 9), "scaling": tune.choice(["standard", "robust", "none"])}
-    space: dict[str, Any] = {
-        "depth": tune.randint(3, 9),
-        "learning_rate": tune.loguniform(0.05, 0.3),
-        "l2_leaf_reg": tune.loguniform(1.0, 10.0),
-        "border_count": tune.choice([32, 64, 128, 254]),
-    }
-    if spec.task == "classification":
-        space["class_weights"] = tune.choice(["", "SqrtBalanced", "Balanced"])
-    return space
-
-
 def trial(config: dict[str, Any], usecase: str, split: training.Split) -> None:
-    """One configuration: fit on train, judge on valid, report to Tune."""
+    """One configuration: fit on train, judge on valid, report to Tune (iterative models report
+    their validation loss every ``ROUND_EVERY`` rounds too, for ASHA)."""
     spec = get(usecase)
-    if spec.task == "clustering":
-        model = training.fit_kmeans(spec, config, split.train)
-        valid = training.scores(spec, model, split.valid)
-        tune.report({**valid, "valid_loss": -valid["silhouette"]})
-        return
+    task = spec.task
 
     def on_round(iteration: int, loss: float) -> bool:
         tune.report({"valid_loss": loss, "iterations": iteration})
         return True
 
-    model = training.fit_catboost(
+    model = task.fit(
         spec, config, split.train, split.valid, on_round=on_round, round_every=ROUND_EVERY
     )
     valid = training.scores(spec, model, split.valid)
-    best = model.get_best_score().get("validation", {})
-    loss = float(next(iter(best.values()), math.nan))
-    tune.report(
-        {**valid, "valid_loss": loss, "iterations": model.get_best_iteration() + 1, "finished": 1}
-    )
+    loss = task.trial_loss(model, valid)
+    tune.report({**valid, "valid_loss": loss, **task.trial_report(model), "finished": 1})
 
 
 class Progress(tune.Callback):
@@ -101,7 +82,7 @@ class Progress(tune.Callback):
                     self.metric: last.get(self.metric),
                     "valid_loss": last.get("valid_loss"),
                     "rounds": last.get("training_iteration"),
-                    "stopped_early": "finished" not in last and "silhouette" not in last,
+                    "stopped_early": "finished" not in last,
                 },
                 default=str,
             )
@@ -140,17 +121,16 @@ def run_sweep(
     sweep_id = time.strftime("%Y%m%dT%H%M%S")
     say("SWEEP " + json.dumps({"id": sweep_id}))  # its trials carry the tag sweep=<id> in MLflow
     primary, higher = spec.primary_metric, spec.higher_is_better
-    supervised = spec.task != "clustering"
     scheduler = (
         ASHAScheduler(
             time_attr="training_iteration",
             metric="valid_loss",
             mode="min",
-            max_t=training.MAX_ITERATIONS // ROUND_EVERY + 1,
+            max_t=MAX_ITERATIONS // ROUND_EVERY + 1,
             grace_period=2,
             reduction_factor=3,
         )
-        if supervised
+        if spec.task.early_stopping
         else None
     )
     trainable = tune.with_resources(
@@ -158,7 +138,7 @@ def run_sweep(
     )
     tuner = tune.Tuner(
         trainable,
-        param_space=search_space(spec),
+        param_space=spec.task.search_space(),
         tune_config=tune.TuneConfig(
             num_samples=trials,
             scheduler=scheduler,
@@ -189,10 +169,10 @@ def run_sweep(
         raise RuntimeError(f"no trial of the {usecase} sweep finished: {errors}")
     sign = 1 if higher else -1
     best = max(finished, key=lambda r: _signed(sign, r.metrics[primary]))
-    config = dict(best.config)
-    if supervised:
-        config["iterations"] = int(best.metrics["iterations"])
-    best_valid = {k: float(best.metrics[k]) for k in _metric_names(spec) if k in best.metrics}
+    config = spec.task.refit_params(best.config, best.metrics)
+    best_valid = {
+        k: float(best.metrics[k]) for k in spec.task.online_metrics() if k in best.metrics
+    }
     say(f"best of {len(finished)} finished trials: {config} → valid {best_valid}")
     trained = training.train_register_gate(
         settings,
@@ -232,11 +212,3 @@ def _signed(sign: int, value: Any) -> float:
     """A score to maximise: the metric, negated when lower is better; NaN loses."""
     number = float(value)
     return -math.inf if math.isnan(number) else sign * number
-
-
-def _metric_names(spec: UseCase) -> list[str]:
-    return {
-        "classification": ["fbeta", "precision", "recall", "roc_auc"],
-        "regression": ["mae", "rmse", "r2"],
-        "clustering": ["silhouette", "ari"],
-    }[spec.task]

@@ -32,7 +32,7 @@ import rtml
 from ray_apps.learner_metrics import LearnerMetrics
 from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
 from rtml.kafka import consumer_config, producer_config
-from rtml.online import Prequential, build_model, predict_many, predict_then_learn
+from rtml.online import build_model, predict_many, predict_then_learn, prequential
 from rtml.settings import Settings, load_settings
 from rtml.usecases import InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
@@ -117,7 +117,7 @@ class OnlineLearner:
     def _fresh(self) -> Checkpoint:
         return Checkpoint(
             model=build_model(self.spec, self.overrides),
-            metrics=Prequential(self.spec),
+            metrics=prequential(self.spec),
             offsets={},
             learned=0,
             versions={"rtml": rtml.__version__, "river": river.__version__, "spec": self.spec.name},
@@ -284,11 +284,11 @@ class OnlineLearner:
         x = spec.features_of(event)
         headers = dict(msg.headers() or [])
         # the truth is read before learning: a bad header must not leave a half-learned event
-        truth = spec.parse_truth(headers[TRUTH_HEADER]) if TRUTH_HEADER in headers else None
+        oracle = spec.oracle_of(headers.get(TRUTH_HEADER))
         pred = predict_then_learn(spec, state.model, x, y)
-        if truth is None:
-            return
-        state.metrics.observe(state.model, x, y, pred, spec.oracle(truth))
+        if spec.oracle is not None and oracle is None:
+            return  # scored beside the oracle only: an event without truth (feedback) is learned
+        state.metrics.observe(state.model, x, y, pred, oracle)
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
         self.state.dead_lettered += 1

@@ -225,7 +225,7 @@ def list_versions(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Versions, holdout scores, aliases and the promotion gate's decisions."""
-    from rtml import registry
+    from rtml.store import registry
 
     name = _one(usecase)
     spec = USECASES[name]
@@ -274,7 +274,7 @@ def promote(
     usecase: UsecaseArg, version: Annotated[int, typer.Argument(help="The version.")]
 ) -> None:
     """Make a version champion by hand (the gate is bypassed; the move is recorded)."""
-    from rtml import registry
+    from rtml.store import registry
 
     name = _one(usecase)
     _registry_call(registry.promote, settings_or_exit(), name, version)
@@ -284,7 +284,7 @@ def promote(
 @models.command()
 def rollback(usecase: UsecaseArg) -> None:
     """Move the champion alias back to the previous champion."""
-    from rtml import registry
+    from rtml.store import registry
 
     name = _one(usecase)
     back = _registry_call(registry.rollback, settings_or_exit(), name)

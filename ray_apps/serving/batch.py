@@ -1,11 +1,11 @@
-"""The batch side: serve the MLflow registry's champion of a use case (``rtml.registry``).
+"""The batch side: serve the MLflow registry's champion of a use case (``rtml.store.registry``).
 
 A background thread polls the alias (one REST call) every ``serve_champion_poll_s``; when it moves,
 the new version is loaded in that thread and swapped in with one assignment, so requests keep
 being answered by the old model while the new one loads and never wait for a load. Until a
 champion exists the answer is 503 with the reason.
 
-Features go through ``registry.feature_frame`` — the same function the training job used — so
+Features go through ``rtml.batch.frames.feature_frame`` — the same function the training job used — so
 serving cannot invent its own encoding of a categorical (no training/serving skew).
 """
 
@@ -30,39 +30,12 @@ log = logging.getLogger("ray.serve")
 INLINE_ROWS = 16
 
 
-def fast_predict(spec: UseCase, model: Any, rows: list[dict[str, Any]]) -> list[Any]:
-    """``model.predict(rows)`` without the DataFrame, for CatBoost models.
-
-    ``registry.feature_frame`` builds a typed pandas frame, which costs 4–20 ms here for one row
-    against ~0.1 ms for CatBoost itself. CatBoost takes the same values as a list of rows in the
-    spec's feature order — numerics as floats, categoricals as strings, exactly the types the frame
-    casts to — and treats the columns it was trained with as categorical as categorical, so the
-    answer is the same (the integration test compares served and offline predictions). Other
-    flavors (the KMeans pipeline) go through the registry's own path.
-    """
-    from rtml import registry
-
-    if registry.flavor(spec) != "catboost":
-        return list(model.predict(rows))
-    data = [
-        [float(row[f.name]) if f.kind == "numeric" else str(row[f.name]) for f in spec.features]
-        for row in rows
-    ]
-    # One thread: for a few rows CatBoost's thread pool costs more than the trees, and for lists
-    # concurrent requests already keep the cores busy, each predicting in a worker thread of its
-    # own (its threads would only compete with them and the event loop: lists of 100 under 8
-    # clients served 5-10 % more events/s with one thread than with one per core).
-    if spec.task == "classification":
-        return [float(p) for p in model.model.predict_proba(data, thread_count=1)[:, 1]]
-    return [float(p) for p in model.model.predict(data, thread_count=1)]
-
-
 class Batch:
     def __init__(
         self, spec: UseCase, settings: Settings, cache: PredictionCache, metrics: ServeMetrics
     ) -> None:
         self.spec, self.settings, self.cache, self.metrics = spec, settings, cache, metrics
-        self.model: Any | None = None  # a registry.BatchModel
+        self.model: Any | None = None  # an rtml.batch.model.BatchModel
         self.reason = "no champion checked yet (the deployment has just started)"
         self.checked_at = 0.0
         #: champion versions whose files failed their signature: never loaded, not tried again
@@ -92,7 +65,7 @@ class Batch:
             self.metrics.champion_metric.set(value, tags={**self.tags, "metric": name})
 
     def poll_once(self) -> None:
-        from rtml import registry
+        from rtml.store import registry
 
         info = registry.champion(self.settings, self.spec.name)
         self.checked_at = time.time()
@@ -158,9 +131,9 @@ class Batch:
         if missing:
             todo = [rows[i] for i in missing]
             fresh = (
-                fast_predict(self.spec, model, todo)
+                model.fast_predict(todo)
                 if len(todo) <= INLINE_ROWS
-                else (await asyncio.to_thread(fast_predict, self.spec, model, todo))
+                else (await asyncio.to_thread(model.fast_predict, todo))
             )
             for i, value in zip(missing, fresh, strict=True):
                 values[i] = value
@@ -173,15 +146,7 @@ class Batch:
         }
 
     def shape(self, value: Any) -> dict[str, Any]:
-        spec = self.spec
-        if spec.task == "classification":
-            return {
-                spec.target: float(value) >= spec.decision_threshold,
-                "probability": float(value),
-            }
-        if spec.task == "regression":
-            return {spec.target: float(value)}
-        return {"cluster": int(value)}
+        return self.spec.task.answer(self.spec, value)
 
     async def explain(self, row: dict[str, Any]) -> dict[str, Any]:
         model = self.current()
@@ -191,9 +156,7 @@ class Batch:
             "prediction": self.shape(prediction),
             "contributions": contributions,
             "model_version": model.version,
-            "explained_as": "SHAP values (raw scale)"
-            if self.spec.task != "clustering"
-            else "share of the squared distance to the assigned centre",
+            "explained_as": self.spec.task.explained_as,
         }
 
     def describe(self) -> dict[str, Any]:

@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from ray_apps.serving.incremental import NoModel
-from rtml import evaluation, ray_jobs, registry
+from rtml import ray_jobs
+from rtml.batch import evaluation
 from rtml.settings import Settings
+from rtml.store import registry
 from rtml.usecases.base import UseCase
 
 Errors = Callable[..., dict[int | str, dict[str, Any]]]

@@ -78,7 +78,7 @@ class Incremental:
 
     # -- the learners -------------------------------------------------------------------------
     def asked_shards(self) -> list[int]:
-        return [0] if self.spec.task == "clustering" else list(range(self.shards))
+        return self.spec.task.shards_asked(self.shards)
 
     def handle(self, shard: int) -> Any | None:
         """The learner actor of a shard, cached; a missing one is looked up again at most every
@@ -160,13 +160,7 @@ class Incremental:
         }
 
     def _combine(self, values: list[Any]) -> dict[str, Any]:
-        spec = self.spec
-        if spec.task == "clustering":
-            return {"cluster": values[0]}
-        mean = sum(float(v) for v in values) / len(values)
-        if spec.task == "classification":
-            return {spec.target: mean >= spec.decision_threshold, "probability": mean}
-        return {spec.target: mean}
+        return self.spec.task.answer(self.spec, self.spec.task.combine(values))
 
     def checkpoint_age(self, shards: list[int]) -> float | None:
         created = [self.latest[s][1] for s in shards if s in self.latest]

@@ -287,13 +287,11 @@ def _describe(spec: UseCase) -> dict[str, Any]:
     return {
         "name": spec.name,
         "title": spec.title,
-        "task": spec.task,
+        **spec.task.describe(),
         "target": spec.target,
         "key": spec.key,
         "topic": spec.topic,
-        "primary_metric": spec.primary_metric,
         "features": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in spec.features],
-        "decision_threshold": spec.decision_threshold if spec.task == "classification" else None,
     }
 
 

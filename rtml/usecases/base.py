@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rtml.features import Feature, FeatureValue, extract
 
-Task = Literal["classification", "regression", "clustering"]
+if TYPE_CHECKING:
+    from rtml.tasks.base import Task
 
 #: Kafka header carrying the generator's ground truth beside the event (never a feature).
 TRUTH_HEADER = "rtml-truth"
@@ -49,27 +50,33 @@ def describe_validation_error(exc: ValidationError) -> str:
 
 @dataclass(frozen=True)
 class UseCase:
+    """A use case: its events, their entity key, the answer (if events carry one), the features
+    and the task. The three use cases rtml ships also carry their world's ground truth beside each
+    event and an oracle; a user's own data has neither, and every path that needs one says "no
+    oracle" instead of failing."""
+
     name: str
     title: str
     task: Task
     event: type[EventModel]
-    truth: type[BaseModel]
     key: str
     target: str | None
     features: tuple[Feature, ...]
-    primary_metric: str
-    higher_is_better: bool
+    #: The schema of the world's ground truth, which travels beside each event (a Kafka header).
+    truth: type[BaseModel] | None = None
     #: The best reachable prediction, from the generator's own rules and latent state (which the
     #: truth record carries): fraud probability, expected travel time, true segment.
-    oracle: Callable[[BaseModel], float | int | str]
+    oracle: Callable[[BaseModel], Any] | None = None
     #: Defaults of the online model's hyperparameters; settings and the CLI override them.
     online_model: Mapping[str, Any] = field(default_factory=dict)
-    #: Probability at or above which a classifier says "positive" (classification only).
-    decision_threshold: float = 0.5
+    #: The spec's own online model, built from those hyperparameters (default: the task's).
+    model: Callable[[dict[str, Any]], Any] | None = None
+    #: The Kafka topic of the events, when they already live in one (default ``<name>.events``).
+    kafka_topic: str | None = None
 
     @property
     def topic(self) -> str:
-        return f"{self.name}.events"
+        return self.kafka_topic or f"{self.name}.events"
 
     @property
     def dlq_topic(self) -> str:
@@ -78,6 +85,23 @@ class UseCase:
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def numeric_names(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "numeric"]
+
+    @property
+    def categorical_names(self) -> list[str]:
+        return [f.name for f in self.features if f.kind == "categorical"]
+
+    @property
+    def primary_metric(self) -> str:
+        return self.task.primary_metric
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The primary metric's direction, as its River metric says."""
+        return self.task.higher_is_better()
 
     def parse(self, raw: bytes | str | Mapping[str, Any]) -> EventModel:
         """Validate one event from the wire (JSON bytes) or a dict; raise :class:`InvalidEvent`."""
@@ -91,7 +115,15 @@ class UseCase:
             raise InvalidEvent(describe_validation_error(exc)) from None
 
     def parse_truth(self, raw: bytes | str) -> BaseModel:
+        if self.truth is None:
+            raise ValueError(f"{self.name} has no ground truth (no oracle)")
         return self.truth.model_validate_json(raw)
+
+    def oracle_of(self, raw_truth: bytes | str | None) -> Any:
+        """The oracle's prediction from an event's truth record; ``None`` without either."""
+        if self.oracle is None or raw_truth is None:
+            return None
+        return self.oracle(self.parse_truth(raw_truth))
 
     def features_of(self, event: EventModel) -> dict[str, FeatureValue]:
         return extract(self.features, event.model_dump())

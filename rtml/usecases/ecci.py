@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from rtml.features import categorical, log1p, numeric
+from rtml.tasks import Clustering
 from rtml.usecases.base import EventModel, UseCase
 
 Segment = Literal["bargain_hunter", "window_shopper", "loyal_big_spender", "impulse_buyer"]
@@ -67,7 +68,7 @@ def _oracle(truth: BaseModel) -> str:
 SPEC = UseCase(
     name="ecci",
     title="E-commerce customer interactions",
-    task="clustering",
+    task=Clustering(),
     event=Interaction,
     truth=SegmentTruth,
     key="customer_id",
@@ -83,8 +84,6 @@ SPEC = UseCase(
         categorical("device_type"),
         categorical("referrer"),
     ),
-    primary_metric="silhouette",
-    higher_is_better=True,
     oracle=_oracle,
     # Chosen by a grid over 3000 generated events (threshold 1–3, fading 0.001–0.05, cleanup
     # 4–200, intersection 0.05–0.5, weight 1–6): River's defaults keep ~2 clusters, small

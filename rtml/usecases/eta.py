@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from rtml.features import categorical, day_of_week, flag, hour_of_day, numeric
+from rtml.tasks import Regression
 from rtml.usecases.base import EventModel, UseCase
 
 #: São Paulo: a real city box, and a fixed UTC offset (no daylight saving since 2019), so local
@@ -56,7 +57,7 @@ def _oracle(truth: BaseModel) -> float:
 SPEC = UseCase(
     name="eta",
     title="Estimated time of arrival",
-    task="regression",
+    task=Regression(),
     event=Delivery,
     truth=TravelTruth,
     key="driver_id",
@@ -75,8 +76,6 @@ SPEC = UseCase(
         hour_of_day(utc_offset_hours=UTC_OFFSET_HOURS, doc="local hour: rush hours are local"),
         day_of_week(utc_offset_hours=UTC_OFFSET_HOURS, doc="local weekday, Monday = 0"),
     ),
-    primary_metric="mae",
-    higher_is_better=False,
     oracle=_oracle,
     online_model={"n_models": 10, "seed": 42},
 )

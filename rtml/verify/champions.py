@@ -4,9 +4,12 @@ fuzzer, overload, tampering) without a lake and a sweep. They go through the reg
 
 from __future__ import annotations
 
-from rtml import registry, training
+from rtml.batch.frames import feature_frame
+from rtml.batch.model import BatchModel, evaluate
 from rtml.settings import Settings
+from rtml.store import registry
 from rtml.usecases import get
+from rtml.usecases.base import dumps
 from streaming.generators import generator_for
 
 EXPERIMENT = "rtml-verify"
@@ -20,22 +23,22 @@ def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 
     spec = get(usecase)
     gen = generator_for(usecase, seed=seed)
     generated = [next(gen) for _ in range(2 * rows)]
+    if spec.task.supervised:  # both answers in the training half, whatever the draw
+        labels = [g.event[spec.target] for g in generated]
+        other = next((i for i in range(rows, 2 * rows) if labels[i] != labels[0]), None)
+        if len(set(labels[:rows])) < 2 and other is not None:
+            generated[1], generated[other] = generated[other], generated[1]
     events = [spec.parse(g.event) for g in generated]
-    frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
-    if spec.task == "clustering":
-        truth = [g.truth["segment"] for g in generated]
-        model = training.fit_kmeans(
-            spec, {"k": 4, "scaling": "standard"}, frame.iloc[:rows], seed=seed
-        )
-    else:
+    frame = feature_frame(spec, [spec.features_of(e) for e in events])
+    if spec.task.supervised:
         truth = [spec.label_of(e) for e in events]
-        if spec.task == "classification":
-            truth[0], truth[1] = True, False  # both classes in the training half, whatever the draw
-        train = frame.iloc[:rows].assign(**{training.LABEL: truth[:rows]})
-        model = training.fit_catboost(spec, {"depth": 4}, train, iterations=30)
+    else:
+        truth = [spec.oracle_of(dumps(g.truth)) for g in generated]
+    train = frame.iloc[:rows].assign(**{spec.task.truth_column: truth[:rows]})
+    model = spec.task.fit(spec, spec.task.quick_params, train, seed=seed)
     holdout = frame.iloc[rows:].reset_index(drop=True)
-    predictions = registry.BatchModel(usecase, 0, {}, model).predict(holdout)
-    scores = registry.evaluate(spec, predictions, truth[rows:], holdout)
+    predictions = BatchModel(usecase, 0, {}, model).predict(holdout)
+    scores = evaluate(spec, predictions, truth[rows:], holdout)
     with mlflow.start_run(
         experiment_id=registry.experiment_id(settings, EXPERIMENT), run_name=f"{usecase}-small"
     ):

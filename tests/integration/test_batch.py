@@ -18,9 +18,11 @@ import mlflow
 import pytest
 from catboost import CatBoostRegressor
 
-from rtml import registry, training
+from rtml.batch import frames, training
 from rtml.lake import Lake, predictions_table
 from rtml.settings import Settings
+from rtml.store import gate, registry
+from rtml.tasks import LABEL
 from streaming.sample_lake import write_bronze
 
 ETA_ROWS = 1600
@@ -96,18 +98,16 @@ def test_a_worse_model_is_not_promoted(lake: Settings, eta_champion: dict[str, A
         depth=1,
         loss_function="MAE",
         verbose=False,
-        cat_features=registry.categorical_names(spec),
+        cat_features=spec.categorical_names,
         allow_writing_files=False,
     )
-    learn = registry.frame_of(spec, split.train)
-    weak.fit(learn, split.train[training.LABEL])
+    learn = frames.frame_of(spec, split.train)
+    weak.fit(learn, split.train[LABEL])
     holdout_scores = training.scores(spec, weak, split.holdout)
     experiment = registry.experiment_id(lake, registry.model_name("eta"))
     with mlflow.start_run(experiment_id=experiment, run_name="deliberately weak"):
         version = registry.log_and_register(lake, "eta", weak, learn.head(20), holdout_scores)
-    result = registry.gate(
-        lake, "eta", version, split.holdout, split.holdout[training.LABEL].tolist()
-    )
+    result = gate.gate(lake, "eta", version, split.holdout, split.holdout[LABEL].tolist())
 
     assert result.decision == "rejected"
     assert result.champion_version == eta_champion["version"]

@@ -166,7 +166,7 @@ def sweeps(settings: Settings) -> None:
 
 def swap_champions(settings: Settings) -> None:
     """Move every use case's champion to another version: the replicas swap models."""
-    from rtml import registry
+    from rtml.store import registry
 
     for name in USECASES:
         current = registry.champion(settings, name)

@@ -59,7 +59,7 @@ def api(stack: Settings) -> Iterator[httpx.Client]:
 def _forget_batch_model(stack: Settings, usecase: str) -> None:
     import mlflow
 
-    from rtml import registry
+    from rtml.store import registry
 
     try:
         registry.client(stack).delete_registered_model(registry.model_name(usecase))
@@ -274,12 +274,13 @@ def _register_tfd(stack: Settings, depth: int, seed: int) -> int:
     import mlflow
     from catboost import CatBoostClassifier
 
-    from rtml import registry
+    from rtml.batch import frames
+    from rtml.store import registry
 
     spec = get("tfd")
     gen = generator_for("tfd", seed=seed)
     events = [spec.parse(next(gen).event) for _ in range(400)]
-    frame = registry.feature_frame(spec, [spec.features_of(e) for e in events])
+    frame = frames.feature_frame(spec, [spec.features_of(e) for e in events])
     labels = [bool(e.is_fraud) for e in events]
     labels[0], labels[1] = True, False  # both classes, whatever the draw
     model = CatBoostClassifier(
@@ -288,7 +289,7 @@ def _register_tfd(stack: Settings, depth: int, seed: int) -> int:
         random_seed=seed,
         verbose=False,
         thread_count=1,
-        cat_features=registry.categorical_names(spec),
+        cat_features=spec.categorical_names,
     )
     model.fit(frame, labels)
     registry.client(stack)
@@ -304,7 +305,7 @@ def _ray_metrics(stack: Settings) -> str:
 def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(
     api: httpx.Client, stack: Settings
 ) -> None:
-    from rtml import registry
+    from rtml.store import registry
 
     spec = get("tfd")
     v1 = _register_tfd(stack, depth=3, seed=1)

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 
 from ray_apps.serving import batch_routes
 from ray_apps.serving.routes import make_app
-from rtml.registry import VersionInfo
 from rtml.settings import Settings
+from rtml.store.registry import VersionInfo
 from tests.unit.test_ui import _NoMetrics
 
 AUTH = {"Authorization": "Bearer s3cret-token"}

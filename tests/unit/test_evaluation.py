@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtml.evaluation import MAX_POINTS, classification_view, clustering_view, regression_view
 from rtml.ray_jobs import parse_log, sweep_entrypoint
+from rtml.tasks.base import MAX_POINTS
+from rtml.tasks.classification import classification_view
+from rtml.tasks.clustering import clustering_view
+from rtml.tasks.regression import regression_view
 
 
 def test_the_classification_view_counts_every_event_once() -> None:

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rtml import registry, training
+from rtml.batch import frames, training
+from rtml.batch.model import BatchModel
 from rtml.features import feature_sql
+from rtml.store import gate
 from rtml.usecases import USECASES, UseCase
 from streaming.generators import generator_for
 from streaming.sample_lake import bronze_table
@@ -34,12 +36,12 @@ def _records(spec: UseCase, n: int = N, seed: int = 7) -> list:
 
 def test_online_and_batch_rows_make_the_same_frame(spec: UseCase) -> None:
     records = _records(spec)
-    online = registry.feature_frame(spec, [spec.features_of(spec.parse(r.event)) for r in records])
+    online = frames.feature_frame(spec, [spec.features_of(spec.parse(r.event)) for r in records])
     con = duckdb.connect()
     con.register("bronze", bronze_table(spec.name, records))
     batch_rows = con.sql(feature_sql(spec.features, "bronze", ["kafka_offset"])).to_arrow_table()
-    from_sql_dicts = registry.feature_frame(spec, batch_rows.to_pylist())
-    from_sql_frame = registry.feature_frame(spec, batch_rows.to_pandas())
+    from_sql_dicts = frames.feature_frame(spec, batch_rows.to_pylist())
+    from_sql_frame = frames.feature_frame(spec, batch_rows.to_pandas())
 
     assert list(online.columns) == spec.feature_names  # the spec's order, extras dropped
     for feature in spec.features:
@@ -58,10 +60,10 @@ def test_a_missing_feature_is_named(spec: UseCase) -> None:
     gone = spec.feature_names[-1]
     del row[gone]
     with pytest.raises(ValueError, match=gone):
-        registry.feature_frame(spec, [row])
-    categorical = registry.categorical_names(spec)[0]
+        frames.feature_frame(spec, [row])
+    categorical = spec.categorical_names[0]
     with pytest.raises(ValueError, match=categorical):
-        registry.feature_frame(
+        frames.feature_frame(
             spec, [{**spec.features_of(spec.parse(_records(spec, 1)[0].event)), categorical: None}]
         )
 
@@ -79,23 +81,23 @@ def test_time_split_trains_on_the_past_and_holds_out_the_newest() -> None:
 
 def test_the_gate_wants_strictly_better_in_the_metrics_direction() -> None:
     fraud, eta = USECASES["tfd"], USECASES["eta"]
-    assert registry.beats(fraud, 0.5, 0.4) and not registry.beats(fraud, 0.4, 0.5)
-    assert registry.beats(eta, 100.0, 120.0) and not registry.beats(eta, 120.0, 100.0)
-    assert not registry.beats(eta, 100.0, 100.0)  # a tie keeps the champion
-    assert not registry.beats(fraud, float("nan"), 0.1)
+    assert gate.beats(fraud, 0.5, 0.4) and not gate.beats(fraud, 0.4, 0.5)
+    assert gate.beats(eta, 100.0, 120.0) and not gate.beats(eta, 120.0, 100.0)
+    assert not gate.beats(eta, 100.0, 100.0)  # a tie keeps the champion
+    assert not gate.beats(fraud, float("nan"), 0.1)
 
 
 def test_kmeans_explanations_add_up_to_the_distance_to_the_centre() -> None:
     spec = USECASES["ecci"]
     records = _records(spec, 400)
     rows = [spec.features_of(spec.parse(r.event)) for r in records]
-    frame = registry.feature_frame(spec, rows)
-    model = training.kmeans_pipeline(spec, 4, "standard").fit(frame)
-    batch = registry.BatchModel("ecci", 1, {}, model)
+    frame = frames.feature_frame(spec, rows)
+    model = spec.task.pipeline(spec, 4, "standard").fit(frame)
+    batch = BatchModel("ecci", 1, {}, model)
     row = rows[0]
     contributions = batch.explain(row)
     assert list(contributions) == spec.feature_names
-    x = model[:-1].transform(registry.feature_frame(spec, [row]))[0]
+    x = model[:-1].transform(frames.feature_frame(spec, [row]))[0]
     centre = model[-1].cluster_centers_[batch.predict([row])[0]]
     assert sum(contributions.values()) == pytest.approx(float(((x - centre) ** 2).sum()))
     assert all(v >= 0 for v in contributions.values())
@@ -105,7 +107,7 @@ def test_kmeans_explanations_add_up_to_the_distance_to_the_centre() -> None:
 
 
 def test_the_signature_of_a_model_folder_changes_with_any_file(tmp_path) -> None:
-    from rtml.registry import files_signature
+    from rtml.store.registry import files_signature
 
     key = b"k" * 16
     folder = tmp_path / "model"

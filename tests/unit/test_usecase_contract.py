@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from rtml.scoring import oracle_report
+from rtml.tasks import Classification, Clustering, Regression
 from rtml.usecases import USECASES, InvalidEvent, UseCase
 from streaming.generators import Generated, generator_for
 
@@ -102,9 +103,9 @@ def test_oracle_beats_trivial_baselines_by_a_wide_margin(spec: UseCase) -> None:
 def test_oracle_is_not_perfect(spec: UseCase) -> None:
     """The truth has noise the oracle cannot know; a perfect oracle means the label leaks."""
     report = oracle_report(spec, [(g.event, g.truth) for g in sample(spec.name)])["oracle"]
-    if spec.task == "classification":
+    if isinstance(spec.task, Classification):
         assert report["fbeta"] < 0.95 and report["roc_auc"] < 0.99
-    elif spec.task == "regression":
+    elif isinstance(spec.task, Regression):
         assert report["mae"] > 0 and report["r2"] < 0.995
     else:
         assert report["silhouette"] < 0.9
@@ -132,14 +133,14 @@ def _single_field_scores(spec: UseCase, events: list[dict], target: list) -> dic
         for v, t in zip(values[:half], target[:half], strict=True):
             table[v].append(t)
         fallback = median(target[:half]) if not isinstance(target[0], str) else None
-        if spec.task == "regression":
+        if isinstance(spec.task, Regression):
             lookup = {k: median(ts) for k, ts in table.items()}
             err = [
                 abs(lookup.get(v, fallback) - t)
                 for v, t in zip(values[half:], target[half:], strict=True)
             ]
             scores[field] = sum(err) / len(err)
-        elif spec.task == "classification":  # ROC AUC of the per-value positive rate
+        elif isinstance(spec.task, Classification):  # ROC AUC of the per-value positive rate
             prior = sum(target[:half]) / half
             lookup = {k: (sum(ts) + prior) / (len(ts) + 1) for k, ts in table.items()}
             scores[field] = roc_auc_score(
@@ -154,7 +155,7 @@ def _single_field_scores(spec: UseCase, events: list[dict], target: list) -> dic
 
 def test_no_emitted_field_gives_the_target_away(spec: UseCase) -> None:
     events = [g.event for g in sample(spec.name)]
-    if spec.task == "clustering":
+    if isinstance(spec.task, Clustering):
         assert "segment" not in spec.event.model_fields
         target = [g.truth["segment"] for g in sample(spec.name)]
     else:
@@ -162,9 +163,9 @@ def test_no_emitted_field_gives_the_target_away(spec: UseCase) -> None:
     scores = _single_field_scores(spec, events, target)
     report = oracle_report(spec, [(g.event, g.truth) for g in sample(spec.name)])["oracle"]
     for field, score in scores.items():
-        if spec.task == "regression":
+        if isinstance(spec.task, Regression):
             assert score > 1.5 * report["mae"], f"{field} alone predicts {spec.target} too well"
-        elif spec.task == "classification":
+        elif isinstance(spec.task, Classification):
             assert score < report["roc_auc"] - 0.1, f"{field} alone ranks {spec.target} too well"
         else:
             assert score < 0.9, f"{field} alone recovers the segment"
@@ -221,12 +222,12 @@ def test_the_leak_check_catches_a_leak(spec: UseCase) -> None:
         spec, event=create_model("Leaky", __base__=spec.event, leak=(type(oracle[0]), ...))
     )
     events = [{**g.event, "leak": o} for g, o in zip(records, oracle, strict=True)]
-    target = oracle if spec.task == "clustering" else [e[spec.target] for e in events]
+    target = oracle if isinstance(spec.task, Clustering) else [e[spec.target] for e in events]
     score = _single_field_scores(leaky, events, target)["leak"]
     report = oracle_report(spec, [(g.event, g.truth) for g in records])["oracle"]
-    if spec.task == "regression":
+    if isinstance(spec.task, Regression):
         assert score <= 1.5 * report["mae"]
-    elif spec.task == "classification":
+    elif isinstance(spec.task, Classification):
         assert score >= report["roc_auc"] - 0.1
     else:
         assert score >= 0.9

@@ -12,8 +12,8 @@ import httpx
 import ray
 
 from ray_apps import learner
-from rtml import registry
 from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
+from rtml.store import registry
 from rtml.verify.context import Context
 from rtml.verify.fleet import Fleet
 from rtml.verify.verdict import Verdict

@@ -1,12 +1,5 @@
-"""The batch models' registry: one MLflow registered model per use case, the ``champion`` alias,
-and the promotion gate that moves it.
-
-Every path that feeds a batch model goes through :func:`feature_frame` — a serving request (the
-dict :meth:`UseCase.features_of` builds), a row of the batch feature SQL
-(:func:`rtml.features.feature_sql`), a training table — so the columns, their order and their
-types are the ones the model was trained on, by construction. Categoricals stay strings: CatBoost
-treats them as categorical features and the KMeans pipeline one-hot encodes them itself; nobody
-invents integer codes that could differ between training and serving.
+"""The batch models' registry: one MLflow registered model per use case and its ``champion``
+alias (the gate that moves it is :mod:`rtml.store.gate`).
 
 Models are logged with MLflow's own flavors (``mlflow.catboost`` for ``tfd``/``eta``,
 ``mlflow.sklearn`` for the ``ecci`` KMeans pipeline), with a signature and an input example, and
@@ -35,17 +28,18 @@ import hmac
 import math
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rtml.features import FeatureValue
+from rtml.batch.frames import frame_of
+from rtml.batch.model import BatchModel
 from rtml.settings import Settings
-from rtml.usecases import UseCase, get
+from rtml.usecases import get
 
 CHAMPION = "champion"
 #: Tag of the registered model: versions that held the alias, oldest first ("3,5,7").
@@ -55,205 +49,10 @@ SIGNATURE_TAG = "rtml.signature"
 #: Files MLflow adds to a downloaded model folder by itself: not part of what was registered.
 UNSIGNED_FILES = frozenset({"registered_model_meta"})
 
-Flavor = Literal["catboost", "sklearn"]
-GateDecision = Literal["promoted", "rejected", "first"]
-
 
 def model_name(usecase: str) -> str:
     """The MLflow registered model of a use case's batch model."""
     return f"rtml-{usecase}-batch"
-
-
-def flavor(spec: UseCase) -> Flavor:
-    """Supervised use cases are CatBoost models; clustering is a scikit-learn KMeans pipeline."""
-    return "sklearn" if spec.task == "clustering" else "catboost"
-
-
-# -- features: one frame for every path ----------------------------------------------------------
-
-
-def categorical_names(spec: UseCase) -> list[str]:
-    return [f.name for f in spec.features if f.kind == "categorical"]
-
-
-def numeric_names(spec: UseCase) -> list[str]:
-    return [f.name for f in spec.features if f.kind == "numeric"]
-
-
-def frame_of(spec: UseCase, frame: pd.DataFrame) -> pd.DataFrame:
-    """The spec's feature columns of ``frame``, in the spec's order, with the trained dtypes.
-
-    Numeric features are float64 (a missing one is NaN, which CatBoost handles); categoricals are
-    strings and must be present (CatBoost refuses a missing categorical, and "" would be a silent
-    new category). Extra columns (ids, targets, truth) are dropped.
-    """
-    missing = [name for name in spec.feature_names if name not in frame.columns]
-    if missing:
-        raise ValueError(f"{spec.name}: missing feature(s) {', '.join(missing)}")
-    out = pd.DataFrame(index=frame.index)
-    for feature in spec.features:
-        column = frame[feature.name]
-        if feature.kind == "numeric":
-            out[feature.name] = pd.to_numeric(column, errors="raise").astype("float64")
-        else:
-            if column.isna().any():
-                raise ValueError(f"{spec.name}: categorical feature {feature.name} is missing")
-            out[feature.name] = column.astype(str)
-    return out
-
-
-def feature_frame(spec: UseCase, rows: Sequence[Mapping[str, FeatureValue]]) -> pd.DataFrame:
-    """Feature dicts (from ``spec.features_of(event)`` or rows of the batch feature SQL) as the
-    frame the batch models were trained on: ``spec.feature_names`` in order, float64 numerics,
-    string categoricals."""
-    if isinstance(rows, pd.DataFrame):
-        return frame_of(spec, rows)
-    names = spec.feature_names
-    try:
-        data = {name: [row[name] for row in rows] for name in names}
-    except KeyError as exc:
-        raise ValueError(f"{spec.name}: missing feature {exc.args[0]}") from None
-    return frame_of(spec, pd.DataFrame(data, columns=names))
-
-
-# -- evaluation: the same numbers for the sweep, the gate and the CLI ------------------------------
-
-
-def reference_space(spec: UseCase, frame: pd.DataFrame) -> np.ndarray:
-    """A fixed space to judge clusterings in: numerics standardized, categoricals one-hot.
-
-    Silhouette depends on the space it is measured in; judging each KMeans in its own (scaled or
-    not) space would let a model win by its choice of scaling. Every clustering of the same rows
-    is scored in this one space, fitted on those rows, so scores are comparable.
-    """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    space = ColumnTransformer(
-        [
-            ("num", StandardScaler(), numeric_names(spec)),
-            ("cat", OneHotEncoder(sparse_output=False), categorical_names(spec)),
-        ]
-    )
-    return np.asarray(space.fit_transform(frame_of(spec, frame)))
-
-
-def evaluate(
-    spec: UseCase,
-    predictions: Sequence[Any],
-    truth: Sequence[Any],
-    frame: pd.DataFrame | None = None,
-) -> dict[str, float]:
-    """Scores of predictions against the truth with the spec's metrics (``rtml.scoring``).
-
-    ``truth`` is the label for supervised use cases and the true segment for clustering (which
-    also needs ``frame``, the features the clusters are judged in).
-    """
-    from rtml.scoring import classification_scores, clustering_scores, regression_scores
-
-    if spec.task == "classification":
-        return classification_scores(
-            [bool(y) for y in truth], list(predictions), spec.decision_threshold
-        )
-    if spec.task == "regression":
-        return regression_scores([float(y) for y in truth], list(predictions))
-    if frame is None:
-        raise ValueError("clustering scores need the feature frame")
-    return clustering_scores(reference_space(spec, frame), list(predictions), list(truth))
-
-
-# -- the model as rtml uses it -------------------------------------------------------------------
-
-
-@dataclass
-class BatchModel:
-    """A registered version, loaded natively: predictions, explanations, importances.
-
-    ``predict`` returns, per row: ``tfd`` the probability of fraud, ``eta`` the travel time in
-    seconds, ``ecci`` the cluster id.
-    """
-
-    usecase: str
-    version: int
-    metrics: dict[str, float]
-    model: Any  # a CatBoostClassifier / CatBoostRegressor, or a scikit-learn Pipeline(KMeans)
-    run_id: str = ""
-
-    @property
-    def spec(self) -> UseCase:
-        return get(self.usecase)
-
-    def frame(self, rows: Sequence[Mapping[str, FeatureValue]] | pd.DataFrame) -> pd.DataFrame:
-        return feature_frame(self.spec, rows)
-
-    def predict(self, rows: Sequence[Mapping[str, FeatureValue]] | pd.DataFrame) -> list:
-        frame = self.frame(rows)
-        if frame.empty:
-            return []
-        task = self.spec.task
-        if task == "classification":
-            return [float(p) for p in self.model.predict_proba(frame)[:, 1]]
-        if task == "regression":
-            return [float(p) for p in self.model.predict(frame)]
-        return [int(c) for c in self.model.predict(frame)]
-
-    def explain(self, row: Mapping[str, FeatureValue]) -> dict[str, float]:
-        """Per-feature contributions to this row's prediction.
-
-        CatBoost: SHAP values (``ShapValues``), in the model's raw scale (log-odds for ``tfd``,
-        seconds for ``eta``); with the expected value they sum to the raw prediction.
-        KMeans: each feature's share of the squared distance from the row to the centre it was
-        assigned to, in the model's own (scaled, one-hot) space, one-hot columns summed back to
-        their feature. Small means "typical of its cluster", large means "pulls it away".
-        """
-        frame = self.frame([row])
-        names = self.spec.feature_names
-        if flavor(self.spec) == "catboost":
-            from catboost import Pool
-
-            pool = Pool(frame, cat_features=categorical_names(self.spec))
-            shap = self.model.get_feature_importance(pool, type="ShapValues")[0]
-            return {name: float(v) for name, v in zip(names, shap[: len(names)], strict=True)}
-        encode, kmeans = self.model[:-1], self.model[-1]
-        x = np.asarray(encode.transform(frame))[0]
-        centre = kmeans.cluster_centers_[int(kmeans.predict(x.reshape(1, -1))[0])]
-        return _group_by_feature(names, encode.get_feature_names_out(), (x - centre) ** 2)
-
-    def feature_importance(self) -> dict[str, float]:
-        """How much each feature matters to the model overall.
-
-        CatBoost: ``PredictionValuesChange`` (sums to 100). KMeans: the spread (variance) of the
-        cluster centres along each feature, one-hot columns summed back, as shares of one — a
-        feature on which all centres agree separates no clusters.
-        """
-        names = self.spec.feature_names
-        if flavor(self.spec) == "catboost":
-            values = self.model.get_feature_importance()
-            return {name: float(v) for name, v in zip(names, values, strict=True)}
-        encode, kmeans = self.model[:-1], self.model[-1]
-        spread = kmeans.cluster_centers_.var(axis=0)
-        grouped = _group_by_feature(names, encode.get_feature_names_out(), spread)
-        total = sum(grouped.values()) or 1.0
-        return {name: v / total for name, v in grouped.items()}
-
-
-def _group_by_feature(
-    names: Sequence[str], columns: Sequence[str], values: np.ndarray
-) -> dict[str, float]:
-    """Sum encoded columns (``num__amount``, ``cat__currency_EUR``) back to their feature."""
-    out = dict.fromkeys(names, 0.0)
-    for column, value in zip(columns, values, strict=True):
-        out[_feature_of(column, names)] += float(value)
-    return out
-
-
-def _feature_of(column: str, names: Sequence[str]) -> str:
-    bare = column.split("__", 1)[-1]
-    # The longest name that prefixes the column: "device_type_mobile" is device_type's.
-    matches = [n for n in names if bare == n or bare.startswith(f"{n}_")]
-    if not matches:
-        raise ValueError(f"encoded column {column!r} belongs to no feature")
-    return max(matches, key=len)
 
 
 # -- MLflow ---------------------------------------------------------------------------------------
@@ -360,7 +159,7 @@ def load(settings: Settings, usecase: str, version: int) -> BatchModel:
         local = str(folder)
         native = (
             mlflow.catboost.load_model(local)
-            if flavor(spec) == "catboost"
+            if spec.task.flavor == "catboost"
             else mlflow.sklearn.load_model(local)
         )
     return BatchModel(usecase, int(version), _metrics_of(mv.tags or {}), native, mv.run_id or "")
@@ -381,7 +180,7 @@ def log_and_register(
 ) -> int:
     """Log a fitted model in the active MLflow run with its signature and input example, register
     it as a new version of ``rtml-<usecase>-batch`` with its holdout metrics as tags, and return
-    the version number. The alias is the gate's business (:func:`gate`)."""
+    the version number. The alias is the gate's business (:mod:`rtml.store.gate`)."""
     import mlflow
     import mlflow.catboost
     import mlflow.sklearn
@@ -397,7 +196,7 @@ def log_and_register(
         "input_example": example.head(5),
         "registered_model_name": model_name(usecase),
     }
-    if flavor(spec) == "catboost":
+    if spec.task.flavor == "catboost":
         info = mlflow.catboost.log_model(model, **kwargs)
     else:
         # skops needs every type trusted by hand; the registry is rtml's own, pickle is fine.
@@ -407,7 +206,7 @@ def log_and_register(
     with tempfile.TemporaryDirectory() as tmp:
         signed = files_signature(_download(usecase, version, tmp), settings.signing_key)
     all_tags = {
-        **{f"{METRIC_TAG_PREFIX}{k}": _fmt(v) for k, v in metrics.items()},
+        **{f"{METRIC_TAG_PREFIX}{k}": fmt(v) for k, v in metrics.items()},
         **(tags or {}),
         SIGNATURE_TAG: signed,
     }
@@ -416,7 +215,7 @@ def log_and_register(
     return version
 
 
-def _fmt(value: float) -> str:
+def fmt(value: float) -> str:
     return repr(float(value))
 
 
@@ -541,7 +340,7 @@ def promote(settings: Settings, usecase: str, version: int, reason: str = "by ha
     history = [v for v in _history(mlflow_client, usecase) if v != version] + [version]
     _set_champion(mlflow_client, usecase, version, history)
     mlflow_client.set_model_version_tag(
-        model_name(usecase), str(version), "promoted", f"{_now()} {reason}"
+        model_name(usecase), str(version), "promoted", f"{now()} {reason}"
     )
 
 
@@ -561,82 +360,11 @@ def rollback(settings: Settings, usecase: str) -> int:
     gone, back = history[-1], history[-2]
     _set_champion(mlflow_client, usecase, back, history[:-1])
     name = model_name(usecase)
-    mlflow_client.set_model_version_tag(name, str(gone), "rollback.at", _now())
+    mlflow_client.set_model_version_tag(name, str(gone), "rollback.at", now())
     mlflow_client.set_model_version_tag(name, str(gone), "rollback.to", str(back))
     mlflow_client.set_model_version_tag(name, str(back), "rollback.from", str(gone))
     return back
 
 
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-# -- the promotion gate --------------------------------------------------------------------------
-
-
-@dataclass
-class GateResult:
-    version: int
-    decision: GateDecision
-    metric: str
-    candidate_score: float
-    champion_version: int | None
-    champion_score: float | None
-
-    @property
-    def promoted(self) -> bool:
-        return self.decision != "rejected"
-
-
-def beats(spec: UseCase, candidate: float, incumbent: float) -> bool:
-    """Strictly better by the spec's primary metric (a tie keeps the incumbent)."""
-    if math.isnan(candidate):
-        return False
-    if math.isnan(incumbent):
-        return True
-    return candidate > incumbent if spec.higher_is_better else candidate < incumbent
-
-
-def gate(
-    settings: Settings,
-    usecase: str,
-    version: int,
-    holdout: pd.DataFrame,
-    truth: Sequence[Any],
-) -> GateResult:
-    """Promote ``version`` only if it beats the current champion on the same holdout.
-
-    Both models score the very same rows (the newest events of this training run) with the
-    spec's primary metric; the decision, the metric and both scores become tags of ``version``
-    (``gate.*``). The first version of a model becomes champion unopposed (``first``).
-    """
-    spec = get(usecase)
-    metric = spec.primary_metric
-    candidate = load(settings, usecase, version)
-    cand_score = evaluate(spec, candidate.predict(holdout), truth, holdout)[metric]
-    current = champion(settings, usecase)
-    champ_score: float | None = None
-    if current is None or current.version == version:
-        decision: GateDecision = "first"
-    else:
-        incumbent = load(settings, usecase, current.version)
-        champ_score = evaluate(spec, incumbent.predict(holdout), truth, holdout)[metric]
-        decision = "promoted" if beats(spec, cand_score, champ_score) else "rejected"
-    result = GateResult(
-        version, decision, metric, cand_score, current.version if current else None, champ_score
-    )
-    tags = {
-        "gate.decision": decision,
-        "gate.metric": metric,
-        "gate.candidate_score": _fmt(cand_score),
-        "gate.champion_version": str(result.champion_version or ""),
-        "gate.champion_score": "" if champ_score is None else _fmt(champ_score),
-        "gate.holdout_rows": str(len(holdout)),
-        "gate.at": _now(),
-    }
-    mlflow_client = client(settings)
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(model_name(usecase), str(version), key, value)
-    if result.promoted:
-        promote(settings, usecase, version, reason=f"gate: {decision}")
-    return result

@@ -1,0 +1,108 @@
+"""Prequential (test-then-train) metrics of a learner, beside the oracle's on the same events.
+
+Each event is scored before the model learns it, and the oracle's prediction for the same event
+is scored beside it (where the use case has an oracle), so every figure also exists as a share of
+the best reachable one. The metrics are River's, chosen by the task; each knows its direction.
+A checkpoint pickles this object with the model, so it holds plain values and its task (a frozen
+dataclass), never the spec (specs hold functions).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from river import metrics, utils
+
+if TYPE_CHECKING:
+    from rtml.tasks.base import Task
+
+#: Events in the "recent" window of each metric.
+WINDOW = 1000
+
+
+@runtime_checkable
+class Windowed(Protocol):
+    """A metric of rtml's own that makes its windowed twin itself (River's ``Rolling`` needs a
+    ``revert``)."""
+
+    def windowed(self, window: int) -> Any: ...
+
+
+def recent(metric: Any) -> Any:
+    """The same metric over the last :data:`WINDOW` events."""
+    if isinstance(metric, Windowed):
+        return metric.windowed(WINDOW)
+    if isinstance(metric, metrics.RollingROCAUC):
+        return metrics.RollingROCAUC(window_size=WINDOW)
+    with warnings.catch_warnings():
+        # River 0.26 deprecates wrapping a metric instance, but its class form only serves
+        # stats, not metrics; the instance form is the one that works for metrics.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return utils.Rolling(metric.clone(), WINDOW)
+
+
+def share(model: float, reference: float, higher_is_better: bool) -> float:
+    """How much of the reference's quality (the oracle's, the ceiling's) a model has: 1.0 is "as
+    good". For an error (lower is better) that is reference / model, for a score model /
+    reference; NaN where it is undefined."""
+    if math.isnan(model) or math.isnan(reference):
+        return math.nan
+    if higher_is_better:
+        return model / reference if reference else math.nan
+    return reference / model if model else math.nan
+
+
+class Prequential:
+    """Overall and recent metrics of the model, and overall ones of the oracle."""
+
+    def __init__(self, task: Task, has_oracle: bool = True) -> None:
+        self.task = task
+        self.primary = task.primary_metric
+        self.model = task.online_metrics()
+        self.recent = {name: recent(m) for name, m in self.model.items()}
+        self.oracle = task.online_metrics() if has_oracle else None
+        self.events = 0
+
+    def observe(self, model: Any, x: dict[str, Any], y: Any, pred: Any, oracle: Any) -> None:
+        """Score one prequential step of ``model`` (what the task's ``predict_then_learn``
+        returned) beside the oracle's answer (``None`` without an oracle)."""
+        self.update(y, pred, oracle)
+
+    def update(self, y_true: Any, y_pred: Any, oracle_pred: Any = None) -> None:
+        self.events += 1
+        for group in (self.model, self.recent):
+            for metric in group.values():
+                self.task.update(metric, y_true, y_pred)
+        if self.oracle is not None and oracle_pred is not None:
+            for metric in self.oracle.values():
+                self.task.update(metric, y_true, oracle_pred)
+
+    def extra(self) -> dict[str, Any]:
+        """What a task adds to the report."""
+        return {}
+
+    def report(self) -> dict[str, Any]:
+        def values(group: Mapping[str, Any]) -> dict[str, float]:
+            return {name: float(m.get()) for name, m in group.items()}
+
+        model = values(self.model)
+        out: dict[str, Any] = {
+            **self.extra(),
+            "events": self.events,
+            "primary": self.primary,
+            "overall": model,
+            "recent": values(self.recent),
+        }
+        if self.oracle is None:
+            return {**out, "oracle": None, "share_of_oracle": {}}
+        oracle = values(self.oracle)
+        shares = {}
+        for name, value in model.items():
+            reference = oracle[name]
+            if reference and not math.isnan(reference):
+                s = share(value, reference, bool(self.model[name].bigger_is_better))
+                shares[name] = 0.0 if math.isnan(s) else s  # JSON has no NaN
+        return {**out, "oracle": oracle, "share_of_oracle": shares}
