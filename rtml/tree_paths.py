@@ -38,12 +38,18 @@ def _most_common_path(branch: NominalMultiwayBranch) -> tuple[int, Any]:
     return found
 
 
-NominalMultiwayBranch.most_common_path = _most_common_path  # type: ignore[method-assign]
+def install() -> None:
+    """Route River's method through the memo, once per process: done by the first
+    :func:`remembering` block, not at import (importing rtml changes nothing of River's). Outside
+    a block the routed method is River's own."""
+    if NominalMultiwayBranch.most_common_path is not _most_common_path:
+        NominalMultiwayBranch.most_common_path = _most_common_path  # type: ignore[method-assign]
 
 
 @contextmanager
 def remembering() -> Iterator[None]:
     """Within the block, the model must not learn (the caller holds whatever lock guards it)."""
+    install()
     token = _MEMO.set({})
     try:
         yield
