@@ -34,7 +34,7 @@ from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, Redi
 from rtml.kafka import consumer_config, producer_config
 from rtml.online import build_model, predict_many, predict_then_learn, prequential
 from rtml.settings import Settings, load_settings
-from rtml.usecases import InvalidEvent, get
+from rtml.usecases import USECASES, InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
 
 NAMESPACE = "rtml"
@@ -69,6 +69,7 @@ class OnlineLearner:
         settings: dict[str, Any] | None = None,
     ) -> None:
         self.settings: Settings = load_settings(**(settings or {}))
+        USECASES.include(self.settings.usecase_specs)  # a user's own, named by the driver
         self.spec = get(usecase)
         self.shard, self.shards = shard, shards
         # the spec's defaults < settings (RTML_LEARNER_PARAMS) < this learner's own (CLI, tests)
@@ -499,6 +500,7 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
     """The driver's view of where services are, handed to actors so that they never depend on
     the environment the Ray head happened to start with."""
     return {
+        "usecase_specs": settings.usecase_specs,
         "kafka_bootstrap": settings.kafka_servers,
         "redis_url": settings.redis,
         "mlflow_tracking_uri": settings.mlflow_uri,

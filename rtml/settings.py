@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         Path.home() / ".cache" / "rtml", description="downloads kept across checkouts (jars)"
     )
 
+    # -- use cases -------------------------------------------------------------------------
+    # A user's own use cases beside the three rtml ships, each a `module:NAME` of a UseCase,
+    # e.g. RTML_USECASE_SPECS='["mypkg.fraud:SPEC"]' (installed packages may instead declare an
+    # entry point in the group `rtml.usecases`; README "Bring your own use case").
+    usecase_specs: list[str] = Field(default_factory=list)
+
     # -- Kafka -------------------------------------------------------------------------------
     kafka_bootstrap: str | None = Field(None, description="an existing broker; unset: run one")
     kafka_version: str = Field("4.1.1", description="Apache Kafka release run from Maven Central")
