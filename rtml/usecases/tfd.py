@@ -103,9 +103,9 @@ SPEC = UseCase(
     name="tfd",
     title="Transaction fraud detection",
     # Missing a fraud costs more than reviewing a false alarm: F2 weighs recall four times
-    # precision, so the best threshold sits well below 0.5. Fraud is ~1 % of events: the online
-    # forest learns from all frauds and enough legitimate events that frauds are 3 % of what it
-    # sees (docs/online-learning.md has the measurements behind both numbers).
+    # precision, so the best threshold sits well below 0.5. Fraud is rare: the online forest
+    # learns from all frauds and enough legitimate events that frauds are 3 % of what it sees
+    # (docs/online-learning.md, "Models", has the measurements behind both numbers).
     task=Classification(beta=2.0, decision_threshold=0.15, positive_share=0.03),
     event=Transaction,
     truth=FraudTruth,
