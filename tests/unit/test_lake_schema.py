@@ -18,8 +18,9 @@ from rtml.lake import checkpoint_uri, lake_uri, storage_options, table_uri
 from rtml.settings import load_settings
 from rtml.usecases import USECASES
 from streaming.generators import generator_for
-from streaming.lakehouse import event_time_field, s3_conf, spark_packages, spark_schema, spark_uri
-from streaming.validation import verdicts
+from streaming.lakehouse.schema import event_time_field, spark_schema
+from streaming.lakehouse.session import s3_conf, spark_packages, spark_uri
+from streaming.lakehouse.validation import verdicts
 
 
 class Inner(BaseModel):
