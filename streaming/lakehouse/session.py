@@ -1,7 +1,7 @@
 """The lakehouse's Spark session: local mode, its jars through Ivy, and S3 when the lake is there.
 
 The configuration is sized for a background job that shares a small machine with Kafka, Ray and
-the learners, and keeps to loopback.
+the learners, keeps to loopback, and writes nothing to the working directory.
 """
 
 from __future__ import annotations
@@ -71,6 +71,13 @@ def s3_conf(settings: Settings) -> dict[str, str]:
     return conf
 
 
+def warehouse_dir(settings: Settings) -> Path:
+    """Where Spark's catalog keeps its default database: the lakehouse's folder in the state
+    folder. The catalog creates it when the tables are made (they live in the lake, by path), and
+    would otherwise leave ``spark-warehouse/`` in whatever directory the job was started from."""
+    return settings.state_dir.resolve() / "lakehouse" / "spark-warehouse"
+
+
 def spark_conf(settings: Settings) -> dict[str, str]:
     ivy = settings.cache_dir.expanduser().resolve() / "ivy"
     return {
@@ -81,6 +88,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         "spark.jars.ivy": str(ivy),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.warehouse.dir": str(warehouse_dir(settings)),
         # Event dates and timestamps in UTC whatever the machine's zone; INT64 microseconds in
         # Parquet (not legacy INT96), which deltalake/Arrow read as timestamp[us, tz=UTC].
         "spark.sql.session.timeZone": "UTC",
