@@ -79,7 +79,7 @@ def offsets_behind(progress: Any, ends: TopicEnds) -> int | None:
 def query_status(
     query: StreamingQuery, writer: BatchWriter, ends: TopicEnds | None = None
 ) -> dict[str, Any]:
-    progress = query.lastProgress or {}
+    progress: dict[str, Any] = query.lastProgress or {}
     error = query.exception()
     behind = offsets_behind(progress, ends or {})
     name = writer.spec.name
