@@ -21,10 +21,10 @@ COPY --chown=ray:users kuberay ./kuberay
 RUN pip install --no-cache-dir '.[cluster]'
 
 # The Kafka source, Delta and hadoop-aws jars, resolved once into the Ivy cache the job reads
-# (~/.cache/rtml/ivy, streaming/lakehouse.py), so a pod starts offline and at once. A bucket name
-# makes spark_packages include hadoop-aws; nothing is written to it.
+# (~/.cache/rtml/ivy, streaming/lakehouse/session.py), so a pod starts offline and at once. A
+# bucket name makes spark_packages include hadoop-aws; nothing is written to it.
 ENV RTML_CACHE_DIR=/home/ray/.cache/rtml
-RUN python -c "from rtml.settings import load_settings; from streaming.lakehouse import spark_session; spark_session(load_settings(lake_s3_bucket='image-build')).stop()" \
+RUN python -c "from rtml.settings import load_settings; from streaming.lakehouse.session import spark_session; spark_session(load_settings(lake_s3_bucket='image-build')).stop()" \
  && ls "$RTML_CACHE_DIR/ivy/jars" | grep -q delta-spark
 
 ENV RTML_STATE_DIR=/tmp/rtml

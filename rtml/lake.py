@@ -1,6 +1,6 @@
 """The lake as the core reads it: where the Delta tables live, and DuckDB over them.
 
-Spark writes the tables (``streaming/lakehouse.py``); everything that reads them comes through
+Spark writes the tables (``streaming/lakehouse/``); everything that reads them comes through
 here. The ``deltalake`` package opens a table's current snapshot as an Arrow dataset and DuckDB
 queries that dataset in place, pushing projections and filters into the Parquet scan. DuckDB
 needs no extension for this (no ``delta`` or ``httpfs`` download at run time): it only sees Arrow.

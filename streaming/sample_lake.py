@@ -3,9 +3,9 @@
 Tests and benchmarks of the batch path (training, scoring, DuckDB reads) need a lake of known
 content in seconds; the real Kafka → Spark → Delta path is tested on its own
 (``tests/integration/test_lakehouse.py``). The table has the schema the Spark job writes
-(:func:`streaming.lakehouse.bronze_arrow_schema`) and the same partitioning, so readers cannot
-tell the difference; the Kafka columns carry a made-up but unique position (partition 0, offset
-= row number from ``first_offset``).
+(:func:`streaming.lakehouse.tables.bronze_arrow_schema`) and the same partitioning, so readers
+cannot tell the difference; the Kafka columns carry a made-up but unique position (partition 0,
+offset = row number from ``first_offset``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from rtml.lake import storage_options, table_uri
 from rtml.settings import Settings
 from rtml.usecases import get
 from streaming.generators import Generated, generator_for
-from streaming.lakehouse import bronze_arrow_schema
+from streaming.lakehouse.tables import bronze_arrow_schema
 
 
 def _parse_time(value: str) -> datetime:

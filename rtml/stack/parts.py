@@ -375,7 +375,7 @@ class Producers(Part):
 
 
 class Lakehouse(Part):
-    """The Spark job that lands every use case's topic in Delta (``streaming/lakehouse.py``).
+    """The Spark job that lands every use case's topic in Delta (``streaming/lakehouse/``).
 
     It reports to a status file every second; it is healthy while that file is fresh and every
     streaming query in it is active.

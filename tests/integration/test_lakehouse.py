@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -27,6 +28,7 @@ from rtml.settings import Settings
 from rtml.stack.parts import Lakehouse
 from rtml.usecases import USECASES
 from streaming.generators import generator_for
+from streaming.lakehouse.session import warehouse_dir
 from streaming.producer import produce
 from streaming.topics import ensure_topics
 from tests.integration.test_stack import _listening_addresses, _loopback
@@ -293,3 +295,18 @@ def test_a_crash_mid_batch_and_a_restart_neither_lose_nor_duplicate(
     compacted = cli("lakehouse", "optimize")
     assert compacted.returncode == 0, compacted.stderr
     assert landed(stack, since) == {name: (n, n) for name, n in want.items()}, "OPTIMIZE keeps rows"
+
+
+def test_spark_keeps_its_files_in_the_state_folder_not_the_working_directory(
+    stack: Settings, lake: dict
+) -> None:
+    pid = Lakehouse(stack).files.running_pid()
+    assert pid is not None
+    cwd = Path(psutil.Process(pid).cwd())
+    left = [
+        name for name in ("spark-warehouse", "derby.log", "metastore_db") if (cwd / name).exists()
+    ]
+    assert not left, f"the lakehouse wrote {left} into its working directory {cwd}"
+    assert warehouse_dir(stack).is_dir() and warehouse_dir(stack).is_relative_to(
+        stack.state_dir.resolve()
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Literal
 
 import pyarrow as pa
@@ -18,8 +19,9 @@ from rtml.lake import checkpoint_uri, lake_uri, storage_options, table_uri
 from rtml.settings import load_settings
 from rtml.usecases import USECASES
 from streaming.generators import generator_for
-from streaming.lakehouse import event_time_field, s3_conf, spark_packages, spark_schema, spark_uri
-from streaming.validation import verdicts
+from streaming.lakehouse.schema import event_time_field, spark_schema
+from streaming.lakehouse.session import s3_conf, spark_conf, spark_packages, spark_uri
+from streaming.lakehouse.validation import verdicts
 
 
 class Inner(BaseModel):
@@ -124,6 +126,12 @@ def test_the_lake_is_a_local_folder_by_default(tmp_path) -> None:
     with pytest.raises(KeyError, match="unknown use case"):
         table_uri(settings, "nope")
     assert not any("hadoop-aws" in p for p in spark_packages(settings))
+
+
+def test_spark_keeps_its_warehouse_in_the_state_folder(tmp_path) -> None:
+    settings = load_settings(state_dir=tmp_path / "state")
+    warehouse = Path(spark_conf(settings)["spark.sql.warehouse.dir"])
+    assert warehouse.is_absolute() and warehouse.is_relative_to((tmp_path / "state").resolve())
 
 
 def test_s3_storage_when_a_bucket_is_set(monkeypatch) -> None:

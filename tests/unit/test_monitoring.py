@@ -282,7 +282,7 @@ def test_prometheus_is_a_part_after_ray_writing_its_config_in_the_state_dir(tmp_
 
 
 def test_lake_offsets_behind_counts_what_the_last_batch_did_not_read() -> None:
-    from streaming.lakehouse import offsets_behind
+    from streaming.lakehouse.progress import offsets_behind
 
     progress = {"sources": [{"endOffset": '{"tfd.events": {"0": 5, "1": 7}}'}]}
     # partition 2 was never read: all of it is behind
