@@ -27,7 +27,7 @@ from rtml.settings import Settings
 from rtml.tasks import LABEL, Regression
 from rtml.usecases import USECASES, InvalidEvent, get, load_spec
 from rtml.usecases.base import EventModel, UseCase
-from streaming.validation import verdicts
+from streaming.lakehouse.validation import verdicts
 from tests.unit.test_ui import _NoMetrics
 
 Appliance = Literal["heater", "washer", "oven", "fridge"]
