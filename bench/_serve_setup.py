@@ -37,7 +37,7 @@ from ray_apps import learner  # noqa: E402
 from ray_apps.serving import deploy  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import get  # noqa: E402
-from streaming.generators import generator_for  # noqa: E402
+from rtml.usecases.generators import generator_for  # noqa: E402
 from streaming.producer import produce  # noqa: E402
 from streaming.topics import ensure_topics  # noqa: E402
 

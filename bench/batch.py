@@ -53,7 +53,7 @@ from deltalake import write_deltalake  # noqa: E402
 
 from rtml.lake import Lake, table_uri  # noqa: E402
 from rtml.stack import local  # noqa: E402
-from streaming.generators import generator_for  # noqa: E402
+from rtml.usecases.generators import generator_for  # noqa: E402
 from streaming.sample_lake import bronze_table  # noqa: E402
 
 PARTS = ["kafka", "mlflow", "ray", "lakehouse"]

@@ -198,7 +198,7 @@ def oracle(
 ) -> None:
     """Score the oracle (the generator's own rules) and trivial baselines on generated events."""
     from rtml.scoring import oracle_report
-    from streaming.generators import generator_for
+    from rtml.usecases.generators import generator_for
 
     for name in usecase_names(usecase):
         gen = generator_for(name, seed=seed)

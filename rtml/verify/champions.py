@@ -7,7 +7,7 @@ from __future__ import annotations
 from rtml import registry, training
 from rtml.settings import Settings
 from rtml.usecases import get
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 EXPERIMENT = "rtml-verify"
 

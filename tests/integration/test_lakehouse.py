@@ -26,7 +26,7 @@ from rtml.lake import Lake, checkpoint_uri
 from rtml.settings import Settings
 from rtml.stack.parts import Lakehouse
 from rtml.usecases import USECASES
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
 from tests.integration.test_stack import _listening_addresses, _loopback

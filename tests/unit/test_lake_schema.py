@@ -17,7 +17,7 @@ from pyspark.sql import types as T
 from rtml.lake import checkpoint_uri, lake_uri, storage_options, table_uri
 from rtml.settings import load_settings
 from rtml.usecases import USECASES
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.lakehouse import event_time_field, s3_conf, spark_packages, spark_schema, spark_uri
 from streaming.validation import verdicts
 

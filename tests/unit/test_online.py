@@ -7,7 +7,7 @@ import pytest
 from rtml import tree_paths
 from rtml.online import Prequential, build_model, predict, predict_many, predict_then_learn
 from rtml.usecases import USECASES, UseCase
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 
 @pytest.mark.parametrize("spec", list(USECASES.values()), ids=lambda s: s.name)

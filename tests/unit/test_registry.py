@@ -16,7 +16,7 @@ import pytest
 from rtml import registry, training
 from rtml.features import feature_sql
 from rtml.usecases import USECASES, UseCase
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.sample_lake import bronze_table
 
 N = 300
