@@ -56,7 +56,7 @@ def river_loop(settings, name: str, order: list[tuple[int, int]]) -> float:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from rtml.kafka import consumer_config
-    from rtml.verify.ledger import end_offsets
+    from verify.ledger import end_offsets
 
     spec = get(name)
     ends = end_offsets(settings, spec.topic)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ray_apps import learner
-from rtml.verify.context import Context
+from verify.context import Context
 
 #: What the API runs with during the scenarios: it notices new checkpoints and champions within
 #: a second, so a restart or a swap is served from fresh state.
