@@ -1,7 +1,6 @@
-"""E-commerce customer interactions: its spec (``spec``) and the world that generates its events (``world``).
-
-Importing the package loads the spec alone: the world (and Faker, ~0.1 s) only where events are
-generated.
+"""E-commerce customer interactions: the spec (``spec``) and the world that generates its events
+(``world``). Importing the package loads the spec alone; the world, and Faker with it, only
+where events are generated (``rtml.usecases.generators``).
 """
 
 from rtml.usecases.ecci.spec import SPEC

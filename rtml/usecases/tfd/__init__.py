@@ -1,7 +1,6 @@
-"""Transaction fraud detection: its spec (``spec``) and the world that generates its events (``world``).
-
-Importing the package loads the spec alone: the world (and Faker, ~0.1 s) only where events are
-generated.
+"""Transaction fraud detection: the spec (``spec``) and the world that generates its events
+(``world``). Importing the package loads the spec alone; the world, and Faker with it, only
+where events are generated (``rtml.usecases.generators``).
 """
 
 from rtml.usecases.tfd.spec import SPEC
