@@ -7,9 +7,9 @@ and an account age. Most transactions follow the habits; a few follow a fraud pa
 - account takeover: a new desktop device, away from home, a large amount, address mismatch;
 - merchant collusion: round amounts at one of a handful of ring merchants.
 
-The label is then drawn from :func:`rtml.usecases.tfd.spec.fraud_probability` of the risk signals, so
-patterns raise the odds without deciding them: a traveller on a new phone can be flagged, a quiet
-takeover can slip through, and no single threshold separates the classes.
+The label is then drawn from :func:`rtml.usecases.tfd.spec.fraud_probability` of the risk
+signals, so patterns raise the odds without deciding them: a traveller on a new phone can be
+flagged, a quiet takeover can slip through, and no single threshold separates the classes.
 """
 
 from __future__ import annotations
