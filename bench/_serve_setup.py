@@ -25,15 +25,19 @@ BENCH_ENV = sandbox_env(SLOTS["bench-serve"], ROOT / ".rtml-bench-serve")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
-from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
+from rtml.ray_env import apply_ray_env  # noqa: E402
+from rtml.settings import Settings, load_settings  # noqa: E402
+
+apply_ray_env(load_settings())  # this process joins Ray as a driver: configured before Ray loads
+
 import httpx  # noqa: E402
 import ray  # noqa: E402
 
+from ray_apps import learner  # noqa: E402
 from ray_apps.serving import deploy  # noqa: E402
-from rtml.settings import Settings, load_settings  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import get  # noqa: E402
-from streaming.generators import generator_for  # noqa: E402
+from rtml.usecases.generators import generator_for  # noqa: E402
 from streaming.producer import produce  # noqa: E402
 from streaming.topics import ensure_topics  # noqa: E402
 

@@ -42,15 +42,18 @@ BENCH_ENV = sandbox_env(SLOTS["bench-batch"], ROOT / ".rtml-bench-batch")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
-import ray_apps  # noqa: E402, F401, I001  (configures Ray's environment before Ray loads)
+from rtml.ray_env import apply_ray_env  # noqa: E402
+from rtml.settings import Settings, load_settings  # noqa: E402
+
+apply_ray_env(load_settings())  # this process joins Ray as a driver: configured before Ray loads
+
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 from deltalake import write_deltalake  # noqa: E402
 
 from rtml.lake import Lake, table_uri  # noqa: E402
-from rtml.settings import Settings, load_settings  # noqa: E402
 from rtml.stack import local  # noqa: E402
-from streaming.generators import generator_for  # noqa: E402
+from rtml.usecases.generators import generator_for  # noqa: E402
 from streaming.sample_lake import bronze_table  # noqa: E402
 
 PARTS = ["kafka", "mlflow", "ray", "lakehouse"]

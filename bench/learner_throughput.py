@@ -32,10 +32,15 @@ BENCH_ENV.update({"RTML_CHECKPOINT_EVERY_EVENTS": "5000", "RTML_CHECKPOINT_EVERY
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
-from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
-import ray  # noqa: E402
-from rtml.online import build_model, predict_then_learn  # noqa: E402
+from rtml.ray_env import apply_ray_env  # noqa: E402
 from rtml.settings import load_settings  # noqa: E402
+
+apply_ray_env(load_settings())  # this process joins Ray as a driver: configured before Ray loads
+
+import ray  # noqa: E402
+
+from ray_apps import learner  # noqa: E402
+from rtml.online import build_model, predict_then_learn  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import USECASES, get  # noqa: E402
 from streaming.producer import produce  # noqa: E402
@@ -51,7 +56,7 @@ def river_loop(settings, name: str, order: list[tuple[int, int]]) -> float:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     from rtml.kafka import consumer_config
-    from rtml.verify.ledger import end_offsets
+    from verify.ledger import end_offsets
 
     spec = get(name)
     ends = end_offsets(settings, spec.topic)

@@ -38,7 +38,7 @@ from rtml.settings import load_settings  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import USECASES, UseCase  # noqa: E402
 from rtml.usecases.base import TRUTH_HEADER, dumps  # noqa: E402
-from streaming.generators import generator_for  # noqa: E402
+from rtml.usecases.generators import generator_for  # noqa: E402
 from streaming.producer import EventProducer, produce  # noqa: E402
 from streaming.topics import delete_topics, ensure_topics  # noqa: E402
 

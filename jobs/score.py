@@ -12,14 +12,12 @@ import json
 import sys
 from dataclasses import asdict
 
-import ray_apps  # noqa: F401  (configures Ray's environment before `import ray`)
+from rtml.ray_env import apply_ray_env
 from rtml.settings import get_settings
 from rtml.usecases import USECASES
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.batch_score import score
-
     parser = argparse.ArgumentParser(
         prog="python -m jobs.score", description=__doc__.split("\n\n")[1]
     )
@@ -29,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", type=int, default=None, help="a model version [champion]")
     args = parser.parse_args(argv)
-    result = score(get_settings(), args.usecase, args.since, args.version)
+    settings = get_settings()
+    apply_ray_env(settings)  # this driver joins Ray: configured before jobs.batch_score imports it
+    from jobs.batch_score import score
+
+    result = score(settings, args.usecase, args.since, args.version)
     print("RESULT " + json.dumps(asdict(result)), flush=True)
     return 0
 

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import asdict
 
-import ray_apps  # noqa: F401  (configures Ray's environment before `import ray`)
+from rtml.ray_env import apply_ray_env
 from rtml.settings import get_settings
 from rtml.usecases import USECASES
 
@@ -42,10 +42,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.sweep import run_sweep
-
     args = parse(argv)
     settings = get_settings()
+    apply_ray_env(settings)  # this driver joins Ray: configured before jobs.sweep imports it
+    from jobs.sweep import run_sweep
+
     while True:
         started = time.monotonic()
         try:

@@ -1,11 +1,7 @@
-"""What runs on Ray: the online learners (and later the Serve deployments).
+"""What runs on Ray: the online learners and the Serve application.
 
-Ray reads ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` once, when it is first imported, and without it
-rewrites the local stack's loopback address to the outside one (see ``rtml.ray_env``). Importing
-this package therefore configures the process first, before any module here imports Ray.
+Importing this package changes nothing in the process. Ray reads its environment once, when it is
+first imported (``rtml.ray_env``), so a process that joins Ray as a driver — the CLI, a job, a
+test session, a benchmark — calls ``rtml.ray_env.apply_ray_env`` itself before anything imports
+Ray; ``learner.connect`` refuses to join when Ray was imported unconfigured.
 """
-
-from rtml.ray_env import apply_ray_env
-from rtml.settings import get_settings
-
-apply_ray_env(get_settings())

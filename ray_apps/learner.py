@@ -479,7 +479,7 @@ def connect(settings: Settings) -> None:
     """Join the stack's Ray cluster as a driver (idempotent)."""
     from ray._private import ray_constants
 
-    from rtml.stack.process import port_open
+    from rtml.net import port_open
 
     if ray.is_initialized():
         return

@@ -17,7 +17,6 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-import ray_apps  # noqa: F401  (Ray's environment first)
 from ray_apps.serving.routes import make_app
 from ray_apps.serving.service import Service
 from rtml.settings import load_settings

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
+from rtml.ray_env import apply_ray_env
 from rtml.stack.kafka_dist import PrerequisiteMissing
 from rtml.usecases import USECASES
 
@@ -23,6 +24,14 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _configure_ray() -> None:
+    # Several commands join Ray as a driver (learn, up, verify, train): this process is
+    # configured once, before any of them imports Ray (rtml.ray_env).
+    apply_ray_env(settings_or_exit())
+
 
 PartsOption = Annotated[
     list[str] | None,
@@ -189,7 +198,7 @@ def oracle(
 ) -> None:
     """Score the oracle (the generator's own rules) and trivial baselines on generated events."""
     from rtml.scoring import oracle_report
-    from streaming.generators import generator_for
+    from rtml.usecases.generators import generator_for
 
     for name in usecase_names(usecase):
         spec = USECASES[name]

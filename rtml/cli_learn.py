@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-import ray_apps  # noqa: F401  (configures Ray's environment before any `import ray` below)
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.usecases import USECASES
 
@@ -19,7 +18,7 @@ app = typer.Typer(
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, or 'all'.")]
 
 
-def _connect():  # the composition root reaches into the Ray adapter
+def _connect():  # the composition root reaches into the Ray adapter (configured by rtml.cli)
     from ray_apps import learner
 
     try:

@@ -20,7 +20,7 @@ VERIFY_STATE_DIR = Path(".rtml-verify")
 
 
 def _names(scenario: list[str], run_all: bool) -> list[str]:
-    from rtml.verify import all_scenarios
+    from verify import all_scenarios
 
     table = all_scenarios()
     if run_all:
@@ -81,7 +81,7 @@ def verify(
             raise typer.Exit(1)
     else:
         settings = _sandbox()
-    from rtml import verify as v
+    import verify as v
 
     parts = v.needs(names)
     from rtml.stack import local
@@ -98,8 +98,8 @@ def verify(
     if any(r.state in ("failed", "unhealthy") for r in rows):
         err.print(f"[red]the stack did not come up: {[(r.name, r.state) for r in rows]}[/red]")
         raise typer.Exit(1)
-    from rtml.verify.context import Context
-    from rtml.verify.session import session
+    from verify.context import Context
+    from verify.session import session
 
     ctx = Context(
         settings,

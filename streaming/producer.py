@@ -22,7 +22,8 @@ from rtml.kafka import DELIVERY_TIMEOUT_S, producer_config
 from rtml.settings import Settings
 from rtml.usecases import get as get_usecase
 from rtml.usecases.base import TRUTH_HEADER, dumps
-from streaming.generators import EventGenerator, Generated, generator_for
+from rtml.usecases.generators import generator_for
+from rtml.usecases.world import EventGenerator, Generated
 
 PRODUCED = Counter("rtml_events_produced", "Events acknowledged by the broker", ["usecase"])
 FAILED = Counter("rtml_events_produce_failed", "Events the broker did not take", ["usecase"])

@@ -21,7 +21,8 @@ from deltalake import write_deltalake
 from rtml.lake import storage_options, table_uri
 from rtml.settings import Settings
 from rtml.usecases import get
-from streaming.generators import Generated, generator_for
+from rtml.usecases.generators import generator_for
+from rtml.usecases.world import Generated
 from streaming.lakehouse.tables import bronze_arrow_schema
 
 

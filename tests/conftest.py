@@ -26,4 +26,7 @@ for _name in (
     TEST_ENV[_name] = os.environ.get(_name, "")
 os.environ.update(TEST_ENV)
 # A test process is a Ray driver too: configure it before any test module imports Ray.
-import ray_apps  # noqa: E402,F401
+from rtml.ray_env import apply_ray_env  # noqa: E402
+from rtml.settings import get_settings  # noqa: E402
+
+apply_ray_env(get_settings())

@@ -227,7 +227,7 @@ class Service:
     # -- the rest ---------------------------------------------------------------------------------
     def sample(self, usecase: str) -> dict[str, Any]:
         """A fresh generated event, stamped now (the generator's own clock drifts otherwise)."""
-        from streaming.generators import generator_for
+        from rtml.usecases.generators import generator_for
 
         with self._sample_lock:
             gen = self._samples.get(usecase)

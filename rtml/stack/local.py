@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from rtml.ray_env import apply_ray_env
 from rtml.settings import Settings
 from rtml.stack.parts import Part, all_parts
 from rtml.stack.process import spawn, terminate, tree_memory
@@ -126,7 +127,7 @@ def up(
 
 def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> None:
     """Start what lives in Ray (detached actors, Serve): they outlive this driver."""
-    import ray_apps  # noqa: F401  (configures Ray's environment before Ray loads)
+    apply_ray_env(settings)  # this process joins Ray as a driver: configured before Ray loads
     from ray_apps import learner
 
     try:

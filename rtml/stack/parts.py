@@ -20,11 +20,12 @@ import httpx
 import redis
 
 from rtml.kafka import broker_ready
+from rtml.net import port_open
 from rtml.ray_env import ray_env
 from rtml.settings import LOOPBACK, Settings
 from rtml.stack import kafka_dist
 from rtml.stack.kafka_dist import PrerequisiteMissing
-from rtml.stack.process import ProcessFiles, port_open, port_owner
+from rtml.stack.process import ProcessFiles, port_owner
 
 
 class Part(ABC):

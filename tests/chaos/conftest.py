@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 
 from rtml.settings import Settings
-from rtml.verify.context import Context
-from rtml.verify.session import session
 from tests.stack import run_stack
+from verify.context import Context
+from verify.session import session
 
 PARTS = ["kafka", "redis", "mlflow", "ray"]
 TOKEN = "chaos-test-token"

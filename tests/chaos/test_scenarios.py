@@ -1,6 +1,6 @@
 """Every `rtml verify` scenario, quick variant, on a real stack: each must end in a passed
-verdict. The verdict is exact counts (see ``rtml.verify.ledger``), never a timing; a scenario
-added to ``rtml.verify.SCENARIO_MODULES`` is run here without a line more."""
+verdict. The verdict is exact counts (see ``verify.ledger``), never a timing; a scenario
+added to ``verify.SCENARIO_MODULES`` is run here without a line more."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from rtml.verify import SCENARIO_MODULES, all_scenarios, run_scenario
-from rtml.verify.context import Context
+from verify import SCENARIO_MODULES, all_scenarios, run_scenario
+from verify.context import Context
 
 NAMES = list(all_scenarios())
 

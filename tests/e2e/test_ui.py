@@ -86,8 +86,8 @@ def ui_stack(ui_build: Path) -> Iterator[Settings]:
         # What the Batch and SQL tabs show: a lake (written straight to Delta, no Spark) and a
         # champion per use case; the browser starts a sweep on top.
         from rtml.usecases import USECASES
-        from rtml.verify.champions import ensure_champions
         from streaming.sample_lake import write_bronze
+        from verify.champions import ensure_champions
 
         for i, name in enumerate(USECASES):
             write_bronze(settings, name, LAKE_ROWS, seed=40 + i)

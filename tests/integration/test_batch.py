@@ -171,8 +171,10 @@ def test_batch_scoring_writes_the_champions_prediction_for_every_row(
 
 
 def test_an_ecci_sweep_clusters_and_explains(lake: Settings) -> None:
-    import ray_apps  # noqa: F401  (this process joins the test cluster as a driver)
     from jobs.sweep import run_sweep
+    from rtml.ray_env import apply_ray_env
+
+    apply_ray_env(lake)  # this process joins the test cluster as a driver
 
     result = run_sweep(lake, "ecci", trials=2, say=lambda line: None)
     assert result.gate["decision"] == "first" and set(result.holdout) == {"silhouette", "ari"}

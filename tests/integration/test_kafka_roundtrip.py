@@ -10,7 +10,7 @@ from rtml.kafka import admin_client, consumer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES
 from rtml.usecases.base import TRUTH_HEADER
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
 

@@ -27,7 +27,7 @@ from rtml.lake import Lake, checkpoint_uri
 from rtml.settings import Settings
 from rtml.stack.parts import Lakehouse
 from rtml.usecases import USECASES
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.lakehouse.session import warehouse_dir
 from streaming.producer import produce
 from streaming.topics import ensure_topics

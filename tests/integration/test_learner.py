@@ -16,9 +16,9 @@ from rtml.checkpoint import CheckpointRefused, RedisCheckpoints, forget
 from rtml.kafka import consumer_config, producer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
-from rtml.verify.ledger import end_offsets, learner_problems, read_topic
 from streaming.producer import produce
 from streaming.topics import ensure_topics
+from verify.ledger import end_offsets, learner_problems, read_topic
 
 POISON = [
     b"not json at all",
@@ -130,7 +130,7 @@ def test_a_tampered_checkpoint_is_refused(driver: Settings) -> None:
 
 
 def _assert_exact(settings: Settings, spec, handle, status: dict) -> None:
-    """Every valid event of the topic learned once, in order, nothing else (``rtml.verify``'s
+    """Every valid event of the topic learned once, in order, nothing else (``verify``'s
     ledger: the topic read back from Kafka; other modules leave malformed events in it too)."""
     _, problems = learner_problems(
         spec.name, read_topic(settings, spec), status, ray.get(handle.trace.remote())

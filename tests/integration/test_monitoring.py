@@ -179,7 +179,7 @@ def swap_champions(settings: Settings) -> None:
 
 @pytest.fixture(scope="module")
 def monitored(stack: Settings) -> Iterator[Settings]:
-    from rtml.verify.champions import ensure_champions
+    from verify.champions import ensure_champions
 
     ensure_topics(stack)
     t0 = time.monotonic()

@@ -21,7 +21,7 @@ from ray_apps.serving import deploy
 from rtml.checkpoint import forget
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
 

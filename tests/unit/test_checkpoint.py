@@ -37,7 +37,7 @@ def test_a_restored_model_predicts_and_learns_exactly_as_the_original(usecase: s
 
     from rtml.online import build_model, predict_then_learn
     from rtml.usecases import get
-    from streaming.generators import generator_for
+    from rtml.usecases.generators import generator_for
 
     spec, gen = get(usecase), generator_for(usecase, seed=5)
 

@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 from rtml.lake import checkpoint_uri, lake_uri, storage_options, table_uri
 from rtml.settings import load_settings
 from rtml.usecases import USECASES
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.lakehouse.schema import event_time_field, spark_schema
 from streaming.lakehouse.session import s3_conf, spark_conf, spark_packages, spark_uri
 from streaming.lakehouse.validation import verdicts

@@ -8,7 +8,7 @@ from rtml import tree_paths
 from rtml.online import build_model, predict, predict_many, predict_then_learn, prequential
 from rtml.tasks import Classification, Regression
 from rtml.usecases import USECASES, UseCase
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 
 @pytest.mark.parametrize("spec", list(USECASES.values()), ids=lambda s: s.name)

@@ -18,7 +18,7 @@ from rtml.batch.model import BatchModel
 from rtml.features import feature_sql
 from rtml.store import gate
 from rtml.usecases import USECASES, UseCase
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 from streaming.sample_lake import bronze_table
 
 N = 300

@@ -17,7 +17,7 @@ from ray_apps.serving.routes import _labels
 from ray_apps.serving.service import _grouped
 from rtml.settings import load_settings
 from rtml.usecases import USECASES, get
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 
 def _event(usecase: str, seed: int = 0) -> dict[str, Any]:

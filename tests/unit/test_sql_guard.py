@@ -20,7 +20,7 @@ from rtml.lake import Lake, table_uri
 from rtml.settings import Settings, load_settings
 from rtml.sql import LOCKED_CONFIG, SqlFailed, SqlRefused, SqlTimeout, check, run
 from rtml.usecases import USECASES
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 SECRET = "canary-7f3a1c"
 

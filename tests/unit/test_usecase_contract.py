@@ -15,7 +15,8 @@ from sklearn.metrics import roc_auc_score
 from rtml.scoring import oracle_report
 from rtml.tasks import Classification, Clustering, Regression
 from rtml.usecases import USECASES, InvalidEvent, UseCase
-from streaming.generators import Generated, generator_for
+from rtml.usecases.generators import generator_for
+from rtml.usecases.world import Generated
 
 SPECS = list(USECASES.values())
 N = 20_000

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from rtml.usecases import USECASES, InvalidEvent, get
-from rtml.verify.ledger import DeadLetter, TopicLedger, dead_letter_problems, learner_problems
-from rtml.verify.load import parse_csv
-from rtml.verify.scenarios.poison import poison_of
+from verify.ledger import DeadLetter, TopicLedger, dead_letter_problems, learner_problems
+from verify.load import parse_csv
+from verify.scenarios.poison import poison_of
 
 VALID = {(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)}
 LEDGER = TopicLedger("tfd.events", {0: 4, 1: 2}, set(VALID), {(0, 3): "not JSON: ..."})

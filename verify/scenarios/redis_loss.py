@@ -13,9 +13,9 @@ from rtml.stack import local
 from rtml.stack.parts import Redis
 from rtml.stack.process import terminate
 from rtml.usecases import USECASES
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet, Stream
-from rtml.verify.verdict import Verdict
+from verify.context import Context
+from verify.fleet import Fleet, Stream
+from verify.verdict import Verdict
 
 NAME = "redis-loss"
 SUMMARY = "restart Redis, then wipe it: learners come back from MLflow snapshots, exactly once"

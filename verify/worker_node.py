@@ -1,4 +1,4 @@
-"""``python -m rtml.verify.worker_node <ray start arguments>``: `ray start` for a second Ray node
+"""``python -m verify.worker_node <ray start arguments>``: `ray start` for a second Ray node
 on this machine, beside the local stack's head.
 
 The local stack keeps every Ray listener on 127.0.0.1 with ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``

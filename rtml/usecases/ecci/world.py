@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from rtml.usecases.ecci import SEGMENTS, Segment
-from streaming.generators.base import EPOCH, EventGenerator, Generated
+from rtml.usecases.ecci.spec import SEGMENTS, Segment
+from rtml.usecases.world import EPOCH, EventGenerator, Generated
 
 N_CUSTOMERS = 2000
 SEGMENT_SHARE = {

@@ -10,7 +10,7 @@ from rtml.settings import Settings
 from rtml.store import registry
 from rtml.usecases import get
 from rtml.usecases.base import dumps
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
 
 EXPERIMENT = "rtml-verify"
 

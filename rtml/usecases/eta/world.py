@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rtml.usecases.eta import CITY_BOX, UTC_OFFSET_HOURS
-from streaming.generators.base import EPOCH, EventGenerator, Generated
+from rtml.usecases.eta.spec import CITY_BOX, UTC_OFFSET_HOURS
+from rtml.usecases.world import EPOCH, EventGenerator, Generated
 
 N_DRIVERS = 400
 SPEED_KMH = {"bicycle": 15.0, "motorcycle": 36.0, "car": 30.0, "van": 26.0}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 
 from rtml.usecases import USECASES
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet, Stream
-from rtml.verify.verdict import Verdict
+from verify.context import Context
+from verify.fleet import Fleet, Stream
+from verify.verdict import Verdict
 
 NAME = "learner-kills"
 SUMMARY = "SIGKILL learner workers mid-stream, many times: every valid event learned exactly once"

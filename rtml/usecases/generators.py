@@ -1,13 +1,16 @@
-"""Event generators with a known ground truth, one per use case."""
+"""The event generator of each use case's world, by name: ``generator_for("tfd", seed=7)``.
+
+Apart from the registry of specs (``rtml.usecases``), so that reading a spec never loads a world.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from streaming.generators.base import EPOCH, EventGenerator, Generated
-from streaming.generators.ecci import InteractionGenerator
-from streaming.generators.eta import DeliveryGenerator
-from streaming.generators.tfd import TransactionGenerator
+from rtml.usecases.ecci.world import InteractionGenerator
+from rtml.usecases.eta.world import DeliveryGenerator
+from rtml.usecases.tfd.world import TransactionGenerator
+from rtml.usecases.world import EPOCH, EventGenerator
 
 GENERATORS: dict[str, type[EventGenerator]] = {
     g.usecase: g for g in (TransactionGenerator, DeliveryGenerator, InteractionGenerator)
@@ -26,4 +29,4 @@ def generator_for(
     return cls(seed=seed, start=start, events_per_second=events_per_second)
 
 
-__all__ = ["EPOCH", "GENERATORS", "EventGenerator", "Generated", "generator_for"]
+__all__ = ["GENERATORS", "generator_for"]

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
-from rtml.verify.context import Context
-from rtml.verify.verdict import Verdict
+from verify.context import Context
+from verify.verdict import Verdict
 
 #: In the order `rtml verify --all` runs them: the cheap and local first, the API ones last.
 SCENARIO_MODULES = (
@@ -47,7 +47,7 @@ def _load(module: ModuleType) -> Scenario:
 
 
 def all_scenarios() -> dict[str, Scenario]:
-    found = [_load(importlib.import_module(f"rtml.verify.scenarios.{m}")) for m in SCENARIO_MODULES]
+    found = [_load(importlib.import_module(f"verify.scenarios.{m}")) for m in SCENARIO_MODULES]
     return {s.name: s for s in found}
 
 

@@ -14,10 +14,10 @@ import ray
 from ray_apps import learner
 from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
 from rtml.store import registry
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet
-from rtml.verify.verdict import Verdict
 from streaming.producer import produce
+from verify.context import Context
+from verify.fleet import Fleet
+from verify.verdict import Verdict
 
 NAME = "tampering"
 SUMMARY = "altered checkpoints (Redis, MLflow snapshot) and model artifacts: refused, never loaded"
@@ -112,7 +112,7 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
 
 
 def _model(ctx: Context, verdict: Verdict) -> None:
-    from rtml.verify.champions import register_small
+    from verify.champions import register_small
 
     settings = ctx.settings
     good = register_small(settings, "tfd", seed=ctx.seed)

@@ -7,9 +7,9 @@ and an account age. Most transactions follow the habits; a few follow a fraud pa
 - account takeover: a new desktop device, away from home, a large amount, address mismatch;
 - merchant collusion: round amounts at one of a handful of ring merchants.
 
-The label is then drawn from :func:`rtml.usecases.tfd.fraud_probability` of the risk signals, so
-patterns raise the odds without deciding them: a traveller on a new phone can be flagged, a quiet
-takeover can slip through, and no single threshold separates the classes.
+The label is then drawn from :func:`rtml.usecases.tfd.spec.fraud_probability` of the risk
+signals, so patterns raise the odds without deciding them: a traveller on a new phone can be
+flagged, a quiet takeover can slip through, and no single threshold separates the classes.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rtml.usecases.tfd import RiskSignals, fraud_probability
-from streaming.generators.base import EPOCH, EventGenerator, Generated
+from rtml.usecases.tfd.spec import RiskSignals, fraud_probability
+from rtml.usecases.world import EPOCH, EventGenerator, Generated
 
 COUNTRIES = {  # country: (currency, share of users, units of currency per USD)
     "US": ("USD", 0.30, 1.0),

@@ -12,10 +12,10 @@ from confluent_kafka import Producer
 from rtml.kafka import producer_config
 from rtml.usecases import USECASES, get
 from rtml.usecases.base import dumps
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet, Stream
-from rtml.verify.verdict import Verdict
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
+from verify.context import Context
+from verify.fleet import Fleet, Stream
+from verify.verdict import Verdict
 
 NAME = "poison"
 SUMMARY = (

@@ -17,12 +17,12 @@ import tempfile
 from pathlib import Path
 
 from rtml.usecases import USECASES
-from rtml.verify.champions import ensure_champions
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet
-from rtml.verify.verdict import Verdict
 from streaming.producer import produce
 from streaming.sample_lake import write_bronze
+from verify.champions import ensure_champions
+from verify.context import Context
+from verify.fleet import Fleet
+from verify.verdict import Verdict
 
 NAME = "api-fuzz"
 SUMMARY = "schemathesis against /openapi.json: no 5xx, every answer as the schema declares"

@@ -19,10 +19,10 @@ from ray_apps import learner
 from rtml.checkpoint import forget
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
-from rtml.verify.ledger import dead_letter_problems, learner_problems, read_dead_letters, read_topic
-from rtml.verify.verdict import Verdict
 from streaming.producer import ProduceReport, produce
 from streaming.topics import recreate_topics
+from verify.ledger import dead_letter_problems, learner_problems, read_dead_letters, read_topic
+from verify.verdict import Verdict
 
 Say = Callable[[str], None]
 
@@ -110,7 +110,7 @@ class Fleet:
     # -- the end ------------------------------------------------------------------------------
     def wait_drained(self, timeout: float) -> dict[str, dict[str, Any]]:
         """Wait until every learner has read its topic to the end; the last statuses."""
-        from rtml.verify.ledger import end_offsets
+        from verify.ledger import end_offsets
 
         ends = {n: end_offsets(self.settings, get(n).topic) for n in self.usecases}
         deadline = time.monotonic() + timeout

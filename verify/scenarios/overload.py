@@ -23,11 +23,11 @@ import time
 
 import httpx
 
-from rtml.verify.champions import ensure_champions
-from rtml.verify.context import Context
-from rtml.verify.load import attack
-from rtml.verify.session import deploy_api
-from rtml.verify.verdict import Verdict
+from verify.champions import ensure_champions
+from verify.context import Context
+from verify.load import attack
+from verify.session import deploy_api
+from verify.verdict import Verdict
 
 NAME = "overload"
 SUMMARY = "3x capacity, open loop: excess shed with 503, bounded p99, no crash, capacity back"

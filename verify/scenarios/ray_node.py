@@ -21,11 +21,11 @@ from rtml.ray_env import ray_env
 from rtml.settings import LOOPBACK, Settings
 from rtml.stack.process import ProcessFiles, kill_all, process_tree, spawn, terminate, wait_dead
 from rtml.usecases import USECASES
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet, Stream
-from rtml.verify.session import deploy_api
-from rtml.verify.verdict import Verdict
-from streaming.generators import generator_for
+from rtml.usecases.generators import generator_for
+from verify.context import Context
+from verify.fleet import Fleet, Stream
+from verify.session import deploy_api
+from verify.verdict import Verdict
 
 NAME = "ray-node"
 SUMMARY = "kill a second Ray node under learners and a replica: all back on the head, exact, served"
@@ -45,7 +45,7 @@ def start_worker_node(settings: Settings, num_cpus: int = 4) -> ProcessFiles:
     argv = [
         sys.executable,
         "-m",
-        "rtml.verify.worker_node",
+        "verify.worker_node",
         f"--address={settings.ray}",
         "--block",
         f"--node-ip-address={LOOPBACK}",

@@ -1,5 +1,8 @@
 """The scenarios' session: this process joins Ray as a driver and, when a scenario needs it,
-deploys the API with quick settings (a token, 1 s champion polls and fallback refreshes)."""
+deploys the API with quick settings (a token, 1 s champion polls and fallback refreshes).
+
+Ray is configured by the process's entry point (``rtml verify``, the test session) before this
+module imports it: ``rtml.ray_env.apply_ray_env``."""
 
 from __future__ import annotations
 
@@ -7,9 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import ray_apps  # noqa: F401  (configures Ray's environment before Ray loads)
 from ray_apps import learner
-from rtml.verify.context import Context
+from verify.context import Context
 
 #: What the API runs with during the scenarios: it notices new checkpoints and champions within
 #: a second, so a restart or a swap is served from fresh state.

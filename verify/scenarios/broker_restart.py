@@ -12,10 +12,10 @@ from rtml.stack import local
 from rtml.stack.parts import Kafka
 from rtml.stack.process import terminate
 from rtml.usecases import USECASES, get
-from rtml.verify.context import Context
-from rtml.verify.fleet import Fleet, Stream
-from rtml.verify.ledger import read_topic
-from rtml.verify.verdict import Verdict
+from verify.context import Context
+from verify.fleet import Fleet, Stream
+from verify.ledger import read_topic
+from verify.verdict import Verdict
 
 NAME = "broker-restart"
 SUMMARY = "stop and restart Kafka mid-stream: no event lost or duplicated, learners resume exactly"
