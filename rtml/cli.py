@@ -137,7 +137,14 @@ def produce(
     from streaming.producer import produce as run
 
     settings = settings_or_exit()
+    from rtml.usecases.generators import GENERATORS
+
     names = usecase_names(usecase)
+    if usecase == "all":  # a use case of your own has no simulated world to generate from
+        names = [n for n in names if n in GENERATORS]
+    elif names[0] not in GENERATORS:
+        err.print(f"[red]{usecase} has no simulated world: its events come from your topic[/red]")
+        raise typer.Exit(2)
     if metrics_port:
         from prometheus_client import start_http_server
 
