@@ -25,7 +25,8 @@ BENCH_ENV = sandbox_env(SLOTS["bench-serve"], ROOT / ".rtml-bench-serve")
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
-from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
+# ray_apps configures Ray's environment before Ray loads: imported first
+from ray_apps.learning import actor as learner  # noqa: E402, I001
 import httpx  # noqa: E402
 import ray  # noqa: E402
 

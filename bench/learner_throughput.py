@@ -32,7 +32,8 @@ BENCH_ENV.update({"RTML_CHECKPOINT_EVERY_EVENTS": "5000", "RTML_CHECKPOINT_EVERY
 for key, value in BENCH_ENV.items():
     os.environ.setdefault(key, value)
 
-from ray_apps import learner  # noqa: E402, I001  (configures Ray's environment before Ray loads)
+# ray_apps configures Ray's environment before Ray loads: imported first
+from ray_apps.learning import actor as learner  # noqa: E402, I001
 import ray  # noqa: E402
 from rtml.online import build_model, predict_then_learn  # noqa: E402
 from rtml.settings import load_settings  # noqa: E402

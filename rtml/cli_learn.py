@@ -20,7 +20,7 @@ UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, 
 
 
 def _connect():  # the composition root reaches into the Ray adapter
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
 
     try:
         learner.connect(settings_or_exit())

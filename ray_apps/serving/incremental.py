@@ -30,7 +30,7 @@ from typing import Any
 import ray
 import redis
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import RedisCheckpoints
 from rtml.online import predict_many
 from rtml.settings import Settings

@@ -127,7 +127,7 @@ def up(
 def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> None:
     """Start what lives in Ray (detached actors, Serve): they outlive this driver."""
     import ray_apps  # noqa: F401  (configures Ray's environment before Ray loads)
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
 
     try:
         learner.connect(settings)

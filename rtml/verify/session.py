@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import ray_apps  # noqa: F401  (configures Ray's environment before Ray loads)
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.verify.context import Context
 
 #: What the API runs with during the scenarios: it notices new checkpoints and champions within

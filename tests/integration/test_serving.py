@@ -16,7 +16,7 @@ import httpx
 import pytest
 import ray
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from ray_apps.serving import deploy
 from rtml.checkpoint import forget
 from rtml.settings import Settings

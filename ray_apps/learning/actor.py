@@ -29,7 +29,7 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import rtml
-from ray_apps.learner_metrics import LearnerMetrics
+from ray_apps.learning.metrics import LearnerMetrics
 from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
 from rtml.kafka import consumer_config, producer_config
 from rtml.online import Prequential, build_model, predict_many, predict_then_learn
