@@ -133,15 +133,22 @@ class RedisCheckpoints:
         return f"rtml:checkpoints:{usecase}"
 
     def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]:
-        """Store atomically (blob and version together); return the version and the signed blob."""
+        """Store atomically (blob and version together); return the version and the signed blob.
+
+        Not yet announced: :meth:`announce` does that, once the learner has done what must
+        follow a durable checkpoint (``ray_apps.learning.checkpointer``).
+        """
         blob = dumps(checkpoint, self.key)
         name = self._name(usecase, shard)
         version = int(self.client.incr(f"{name}:version"))
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(name, mapping={"blob": blob, "version": version, "created": checkpoint.created})
-        pipe.publish(self.channel(usecase), f"{shard}:{version}")
-        pipe.execute()
+        self.client.hset(
+            name, mapping={"blob": blob, "version": version, "created": checkpoint.created}
+        )
         return version, blob
+
+    def announce(self, usecase: str, shard: int, version: int) -> None:
+        """Tell every serving replica that a shard's new version is stored (pub/sub)."""
+        self.client.publish(self.channel(usecase), f"{shard}:{version}")
 
     def restored_from_snapshot(self, usecase: str, shard: int, version: int) -> None:
         """After a fallback to a snapshot, versions keep growing from the snapshot's."""
