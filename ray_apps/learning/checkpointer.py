@@ -67,7 +67,9 @@ class OffsetCommitter(Protocol):
 class CheckpointStore(Protocol):
     """Where checkpoints are durable (``rtml.checkpoint.RedisCheckpoints``)."""
 
-    def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]: ...
+    def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]:
+        """Store ``checkpoint`` (setting its ``saved_at``); its version and signed blob."""
+        ...
 
     def announce(self, usecase: str, shard: int, version: int) -> None: ...
 
@@ -191,8 +193,14 @@ class Checkpointer:
         self.version, self.pending = version, 0
         self.seconds += took
         self.last_seconds = took
-        self.last = {"version": version, "bytes": len(blob), "seconds": round(took, 4)}
-        self.metrics.checkpoint(took, len(blob), version, time.time())
+        saved_at = state.saved_at or time.time()  # set by the store
+        self.last = {
+            "version": version,
+            "bytes": len(blob),
+            "seconds": round(took, 4),
+            "saved_at": saved_at,
+        }
+        self.metrics.checkpoint(took, len(blob), version, saved_at)
         self.last_at = self.clock()
         return blob
 
@@ -248,9 +256,12 @@ class Checkpointer:
             self._uploading.join()
 
     def status(self) -> dict[str, Any]:
-        """The checkpoint fields of the learner's status."""
+        """The checkpoint fields of the learner's status; the age is the latest save's."""
+        last = dict(self.last)
+        if "saved_at" in last:
+            last["age_s"] = time.time() - last["saved_at"]
         return {
-            "checkpoint": dict(self.last),
+            "checkpoint": last,
             "checkpoint_error": self.error,
             "checkpoint_failures": self.failures,
             "checkpoint_seconds": round(self.seconds, 4),

@@ -427,8 +427,8 @@ def _usecase_routes(
                 "model": online_name,
                 "params": dict(spec.online_model),
                 "checkpoints": {
-                    str(s): {"version": v, "age_s": round(time.time() - c, 3)}
-                    for s, (v, c) in inc.latest.items()
+                    str(s): {"version": v, "age_s": round(time.time() - saved_at, 3)}
+                    for s, (v, saved_at) in inc.latest.items()
                 },
                 "fallback": {
                     str(s): {"version": f.version, "learned": f.learned}

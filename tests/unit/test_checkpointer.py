@@ -3,6 +3,7 @@ and a clock of its own: when a checkpoint is due, and its steps in order."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import pytest
@@ -62,6 +63,7 @@ class Boundaries:
     def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]:
         self.clock.now += self.save_seconds
         self._step("save")
+        checkpoint.saved_at = time.time()
         self.version += 1
         self.stored = dumps(checkpoint, KEY)
         return self.version, self.stored
@@ -174,6 +176,16 @@ def test_the_steps_run_in_order_and_commit_the_next_offsets() -> None:
     }
     assert c.version == 1 and c.pending == 0
     assert c.status()["checkpoint"]["version"] == 1
+
+
+def test_the_status_reports_the_age_of_the_latest_save() -> None:
+    fakes = Boundaries(Clock())
+    c = _checkpointer(fakes)
+    state = _state()
+    state.created = time.time() - 22 * 60  # the learner started fresh 22 minutes ago
+    c.count()
+    c.checkpoint(state, fakes, fakes)
+    assert c.status()["checkpoint"]["age_s"] < 60
 
 
 @pytest.mark.parametrize(
