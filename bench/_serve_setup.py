@@ -33,7 +33,7 @@ apply_ray_env(load_settings())  # this process joins Ray as a driver: configured
 import httpx  # noqa: E402
 import ray  # noqa: E402
 
-from ray_apps import learner  # noqa: E402
+from ray_apps.learning import actor as learner  # noqa: E402
 from ray_apps.serving import deploy  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import get  # noqa: E402

@@ -39,7 +39,7 @@ apply_ray_env(load_settings())  # this process joins Ray as a driver: configured
 
 import ray  # noqa: E402
 
-from ray_apps import learner  # noqa: E402
+from ray_apps.learning import actor as learner  # noqa: E402
 from rtml.online import build_model, predict_then_learn  # noqa: E402
 from rtml.stack import local  # noqa: E402
 from rtml.usecases import USECASES, get  # noqa: E402

@@ -14,16 +14,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import yaml
 
 from rtml.usecases import USECASES
 
-MANIFESTS = Path(__file__).parent / "manifests"
-#: The one Serve config (ray_apps/). Read from the source tree: the CLI renders from a checkout.
-SERVE_CONFIG = Path(__file__).parents[1] / "ray_apps" / "serve_config.yaml"
+#: Package data of ``kuberay`` and ``ray_apps`` (pyproject's ``[tool.setuptools.package-data]``):
+#: an installed rtml renders them too (the image's sweep CronJob).
+MANIFESTS = files("kuberay") / "manifests"
+#: The one Serve config (ray_apps/).
+SERVE_CONFIG = files("ray_apps") / "serve_config.yaml"
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")
 #: Kubernetes object names: DNS-1123 labels of at most 63 characters.
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -148,9 +151,9 @@ def render_file(manifest: str, values: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-def serve_config_text(path: Path = SERVE_CONFIG) -> str:
+def serve_config_text(path: Traversable = SERVE_CONFIG) -> str:
     """The Serve config as KubeRay embeds it: the file's text, checked to be a Serve config."""
-    if not path.exists():
+    if not path.is_file():
         raise RenderError(f"{path} is missing: it is the one Serve config the RayService embeds")
     text = path.read_text()
     config = yaml.safe_load(text)

@@ -8,7 +8,8 @@ would learn that event twice.)
 
 The blob is pickled and signed with HMAC-SHA256 under a key from settings; a blob whose signature
 does not verify is refused before anything is unpickled. Redis keeps the latest checkpoint per
-learner with a version that only grows; a pub/sub message announces each new version.
+learner with a version that only grows and the time it was saved (a checkpoint's age is the age of
+that save, never of the learner); a pub/sub message announces each new version.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class Checkpoint:
     versions: dict[str, str]
     dead_lettered: int = 0
     model_errors: int = 0
+    #: when this learner's state began (Unix time): set at a fresh start, kept by every save
     created: float = field(default_factory=time.time)
+    #: when this state was last stored (Unix time), set by the store; the age every reader reports
+    saved_at: float | None = None
     #: (partition, offset) of every event learned, in order; only with the test-only trace option
     trace: list[tuple[int, int]] | None = None
 
@@ -133,15 +137,25 @@ class RedisCheckpoints:
         return f"rtml:checkpoints:{usecase}"
 
     def save(self, usecase: str, shard: int, checkpoint: Checkpoint) -> tuple[int, bytes]:
-        """Store atomically (blob and version together); return the version and the signed blob."""
+        """Store atomically (blob, version and save time together); return the version and the
+        signed blob. Sets ``checkpoint.saved_at``: the blob carries it, and it is stored beside
+        the blob so that :meth:`info` reads it without unpickling.
+
+        Not yet announced: :meth:`announce` does that, once the learner has done what must
+        follow a durable checkpoint (``ray_apps.learning.checkpointer``).
+        """
+        checkpoint.saved_at = time.time()
         blob = dumps(checkpoint, self.key)
         name = self._name(usecase, shard)
         version = int(self.client.incr(f"{name}:version"))
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(name, mapping={"blob": blob, "version": version, "created": checkpoint.created})
-        pipe.publish(self.channel(usecase), f"{shard}:{version}")
-        pipe.execute()
+        self.client.hset(
+            name, mapping={"blob": blob, "version": version, "saved_at": checkpoint.saved_at}
+        )
         return version, blob
+
+    def announce(self, usecase: str, shard: int, version: int) -> None:
+        """Tell every serving replica that a shard's new version is stored (pub/sub)."""
+        self.client.publish(self.channel(usecase), f"{shard}:{version}")
 
     def restored_from_snapshot(self, usecase: str, shard: int, version: int) -> None:
         """After a fallback to a snapshot, versions keep growing from the snapshot's."""
@@ -160,10 +174,15 @@ class RedisCheckpoints:
         return self.client.hget(self._name(usecase, shard), "blob")
 
     def info(self, usecase: str, shard: int) -> dict[str, float] | None:
-        version, created = self.client.hmget(self._name(usecase, shard), "version", "created")
+        """The latest checkpoint's version, when it was saved (Unix time) and its age (s)."""
+        version, saved_at, created = self.client.hmget(
+            self._name(usecase, shard), "version", "saved_at", "created"
+        )
         if version is None:
             return None
-        return {"version": int(version), "age_s": time.time() - float(created)}
+        # stored by an rtml that recorded no save time: its learner's start is all there is
+        when = float(saved_at if saved_at is not None else created)
+        return {"version": int(version), "saved_at": when, "age_s": time.time() - when}
 
     def delete(self, usecase: str, shard: int) -> None:
         """Delete, and announce it: every serving replica drops its copy (or it would answer

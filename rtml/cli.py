@@ -11,13 +11,14 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.console import Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.ray_env import apply_ray_env
 from rtml.stack.kafka_dist import PrerequisiteMissing
-from rtml.usecases import USECASES
+from rtml.usecases import USECASES, UseCase
 
 app = typer.Typer(
     help="rtml: a real-time ML runtime on Ray. Learn from a live stream, serve over HTTP.",
@@ -48,25 +49,33 @@ def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
 
-def _status_table(rows: list) -> Table:
+def status_view(rows: list, wide: bool = False) -> Group:
+    """The parts' table, whose default columns fit 80 columns; a part's detail (why it is not
+    healthy) follows the table, unless ``wide`` gives it a column beside the pid."""
+    columns = ["part", "state", "address", "pid", "memory", "detail"]
+    if not wide:
+        columns = [c for c in columns if c not in ("pid", "detail")]
     table = Table(title="rtml local stack")
-    for column in ("part", "state", "address", "pid", "memory", "detail"):
+    for column in columns:
         table.add_column(column)
     colour = {"running": "green", "started": "green", "external": "cyan", "stopped": "dim"}
     total = 0
     for r in rows:
         total += r.memory_bytes
         c = colour.get(r.state, "red")
-        table.add_row(
-            r.name,
-            f"[{c}]{r.state}[/{c}]",
-            r.address,
-            str(r.pid or ""),
-            _gib(r.memory_bytes) if r.memory_bytes else "",
-            r.detail,
-        )
-    table.add_row("total", "", "", "", _gib(total), "", style="bold")
-    return table
+        cells = {
+            "part": r.name,
+            "state": f"[{c}]{r.state}[/{c}]",
+            "address": r.address,
+            "pid": str(r.pid or ""),
+            "memory": _gib(r.memory_bytes) if r.memory_bytes else "",
+            "detail": r.detail,
+        }
+        table.add_row(*(cells[k] for k in columns))
+    totals = {"part": "total", "memory": _gib(total)}
+    table.add_row(*(totals.get(k, "") for k in columns), style="bold")
+    details = [] if wide else [f"{r.name}: {r.detail}" for r in rows if r.detail]
+    return Group(table, *details)
 
 
 @app.command()
@@ -86,7 +95,7 @@ def up(only: PartsOption = None) -> None:
     except PrerequisiteMissing as exc:
         err.print(f"[red]cannot start: {exc}[/red]")
         raise typer.Exit(1) from None
-    console.print(_status_table(rows))
+    console.print(status_view(rows))
     console.print(f"logs: {settings.state_dir / 'logs'}   stop: rtml down")
     if any(r.state in ("failed", "unhealthy") for r in rows):
         raise typer.Exit(1)
@@ -106,15 +115,19 @@ def down(only: PartsOption = None) -> None:
 def status(
     only: PartsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column: pid, detail.")] = False,
 ) -> None:
-    """Show each part's state, address, pid and memory (PSS of its process tree)."""
+    """Show each part's state, address and memory (PSS of its process tree).
+
+    --wide adds the pid and the detail (why a part is not healthy; otherwise below the table).
+    """
     from rtml.stack import local
 
     rows = local.status(settings_or_exit(), only)
     if as_json:
         print(json.dumps([r.__dict__ for r in rows]))
     else:
-        console.print(_status_table(rows))
+        console.print(status_view(rows, wide))
 
 
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, or 'all'.")]
@@ -214,15 +227,21 @@ def oracle(
             continue
         gen = generator_for(name, seed=seed)
         records = [(g.event, g.truth) for g in (next(gen) for _ in range(events))]
-        table = Table(title=f"{name}: {spec.title} ({events} events, seed {seed})")
         report = oracle_report(spec, records, seed)
-        metrics = list(next(iter(report.values())))
-        table.add_column("predictor")
-        for m in metrics:
-            table.add_column(m + (" *" if m == spec.primary_metric else ""), justify="right")
-        for predictor, scores in report.items():
-            table.add_row(predictor, *(f"{scores[m]:.4f}" for m in metrics))
-        console.print(table)
+        console.print(oracle_table(spec, report, f"{events} events, seed {seed}"))
+
+
+def oracle_table(spec: UseCase, report: dict[str, dict[str, float]], run: str) -> Table:
+    """The oracle's and the baselines' scores (the primary metric starred)."""
+    title = f"{spec.name}: {spec.title} ({run})"
+    table = Table(title=title, min_width=len(title))  # as wide as its title: no wrapped title
+    metrics = list(next(iter(report.values())))
+    table.add_column("predictor")
+    for m in metrics:
+        table.add_column(m + (" *" if m == spec.primary_metric else ""), justify="right")
+    for predictor, scores in report.items():
+        table.add_row(predictor, *(f"{scores[m]:.4f}" for m in metrics))
+    return table
 
 
 from rtml.cli_lakehouse import app as lakehouse_app  # noqa: E402  (rtml lakehouse ..., rtml sql)

@@ -11,6 +11,8 @@ import json
 from typing import Annotated
 
 import typer
+from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from rtml.cli_common import console, err, settings_or_exit
@@ -77,6 +79,9 @@ def stop() -> None:
 @lakehouse.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column: last batch rows, last progress.")
+    ] = False,
 ) -> None:
     """The job's state, each stream's progress, and each table's rows and files."""
     from rtml.lake import Lake
@@ -110,51 +115,55 @@ def status(
     memory = f", {row.memory_bytes / 2**20:.0f} MiB" if row.memory_bytes else ""
     console.print(f"lakehouse: {row.state} (pid {row.pid or '-'}{memory}), lake at {row.address}")
     if job.get("queries"):
-        streams = Table(title="streams")
-        for column in (
-            "use case",
-            "active",
-            "batch",
-            "rows landed",
-            "quarantined",
-            "last batch rows",
-            "rows/s",
-            "last progress",
-            "error",
-        ):
-            streams.add_column(column)
-        for name, q in job["queries"].items():
-            streams.add_row(
-                name,
-                str(q["active"]),
-                str(q["batch"]),
-                str(q["rows"]),
-                str(q["quarantined"]),
-                str(q["last_input_rows"]),
-                f"{q['rows_per_s'] or 0:.1f}",
-                str(q["progress_at"] or ""),
-                str(q["error"] or ""),
-            )
-        console.print(streams)
+        console.print(streams_view(job["queries"], wide))
     _print_tables(tables)
+
+
+def streams_view(queries: dict[str, dict], wide: bool = False) -> Group:
+    """Each stream's progress; the default columns fit 80 columns, and a stream's error follows
+    the table (``wide`` adds the last batch's rows and time)."""
+    columns = ["use case", "active", "batch", "rows landed", "quarantined", "last batch rows"]
+    columns += ["rows/s", "last progress"]
+    if not wide:
+        columns = [c for c in columns if c not in ("last batch rows", "last progress")]
+    streams = Table(title="streams")
+    for column in columns:
+        streams.add_column(column)
+    for name, q in queries.items():
+        cells = {
+            "use case": name,
+            "active": str(q["active"]),
+            "batch": str(q["batch"]),
+            "rows landed": str(q["rows"]),
+            "quarantined": str(q["quarantined"]),
+            "last batch rows": str(q["last_input_rows"]),
+            "rows/s": f"{q['rows_per_s'] or 0:.1f}",
+            "last progress": str(q["progress_at"] or ""),
+        }
+        streams.add_row(*(cells[k] for k in columns))
+    errors = [f"{name}: {escape(str(q['error']))}" for name, q in queries.items() if q["error"]]
+    return Group(streams, *errors)
 
 
 def _print_tables(tables: list, columns: bool = False) -> None:
     if not tables:
         console.print("no tables yet: the lakehouse creates them when it starts")
         return
+    console.print(lake_tables_view(tables, columns))
+
+
+def lake_tables_view(tables: list, columns: bool = False) -> Group:
+    """The lake's tables, and with ``columns`` each one's columns below (prose, not cells)."""
     out = Table(title="lake tables")
     for column in ("table", "rows", "files", "version", "partitioned by"):
         out.add_column(column)
     for t in tables:
         out.add_row(t.name, f"{t.rows:,}", str(t.files), str(t.version), ", ".join(t.partition_by))
-    console.print(out)
-    if columns:
-        for t in tables:
-            console.print(
-                f"[bold]{t.name}[/bold]: "
-                + ", ".join(f"{c} [dim]{kind}[/dim]" for c, kind in t.columns)
-            )
+    listed = [
+        f"[bold]{t.name}[/bold]: " + ", ".join(f"{c} [dim]{kind}[/dim]" for c, kind in t.columns)
+        for t in tables
+    ]
+    return Group(out, *(listed if columns else []))
 
 
 @lakehouse.command()

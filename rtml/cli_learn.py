@@ -19,7 +19,7 @@ UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}, 
 
 
 def _connect():  # the composition root reaches into the Ray adapter (configured by rtml.cli)
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
 
     try:
         learner.connect(settings_or_exit())
@@ -91,8 +91,14 @@ def stop(usecase: UsecaseArg = "all") -> None:
 def status(
     usecase: UsecaseArg = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column: events/s, dead letters, lag.")
+    ] = False,
 ) -> None:
-    """Events learned, dead letters, offsets, checkpoint and metrics of each learner."""
+    """Events learned, checkpoint and primary metric of each learner.
+
+    --wide adds events/s, dead letters and the lag of each partition.
+    """
     import ray
 
     names = usecase_names(usecase)
@@ -109,40 +115,53 @@ def status(
     if as_json:
         print(json.dumps(rows, default=str))
         return
+    console.print(learners_table(rows, wide))
+    for r in rows:
+        if r.get("error"):
+            err.print(
+                f"[red]{r['usecase']}[{r['shard']}]: {r['error'].strip().splitlines()[-1]}[/red]"
+            )
+
+
+def learners_table(rows: list[dict], wide: bool = False) -> Table:
+    """The learners' status rows; the default columns fit 80 columns."""
+    columns = ["learner", "running", "learned", "events/s", "dead letters", "lag"]
+    columns += ["checkpoint", "primary (of oracle)"]
+    if not wide:
+        columns = [c for c in columns if c not in ("events/s", "dead letters", "lag")]
     table = Table(title="rtml learners")
-    for column in (
-        "learner",
-        "running",
-        "learned",
-        "events/s",
-        "dead letters",
-        "lag",
-        "checkpoint",
-        "primary metric",
-    ):
+    for column in columns:
         table.add_column(column)
     for r in rows:
         m = r.get("metrics", {})
         primary = m.get("primary")
         value = m.get("overall", {}).get(primary) if primary else None
         share = m.get("share_of_oracle", {}).get(primary) if primary else None
-        ck = r.get("checkpoint", {})
-        table.add_row(
-            f"{r['usecase']}[{r['shard']}]",
-            _running(r),
-            str(r.get("learned", "")),
-            str(r.get("events_per_s", "")),
-            str(r.get("dead_lettered", "")),
-            " ".join(f"p{p}:{n}" for p, n in sorted(r.get("lag", {}).items())),
-            f"v{ck.get('version')} {ck.get('age_s', 0):.0f}s ago" if ck.get("version") else "",
-            f"{primary} {value:.4g} ({share:.0%} of oracle)" if value is not None and share else "",
-        )
-    console.print(table)
-    for r in rows:
-        if r.get("error"):
-            err.print(
-                f"[red]{r['usecase']}[{r['shard']}]: {r['error'].strip().splitlines()[-1]}[/red]"
-            )
+        ck = r.get("checkpoint") or {}
+        cells = {
+            "learner": f"{r['usecase']}[{r['shard']}]",
+            "running": _running(r),
+            "learned": str(r.get("learned", "")),
+            "events/s": str(r.get("events_per_s", "")),
+            "dead letters": str(r.get("dead_lettered", "")),
+            "lag": " ".join(f"p{p}:{n}" for p, n in sorted(r.get("lag", {}).items())),
+            "checkpoint": f"v{ck['version']} {_ago(ck.get('age_s', 0))} ago"
+            if ck.get("version")
+            else "",
+            "primary (of oracle)": f"{primary} {value:.4g} ({share:.0%})"
+            if value is not None and share
+            else "",
+        }
+        table.add_row(*(cells[k] for k in columns))
+    return table
+
+
+def _ago(seconds: float) -> str:
+    """An age in the largest unit that leaves at least two of it: 42s, 22m, 5h, 3d."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _running(row: dict) -> str:

@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.settings import Settings
-from rtml.usecases import USECASES
+from rtml.usecases import USECASES, UseCase
 
 app = typer.Typer()
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}.")]
@@ -223,12 +223,17 @@ def _registry_call(fn: Any, *args: Any) -> Any:
 def list_versions(
     usecase: UsecaseArg,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    wide: Annotated[
+        bool, typer.Option("--wide", help="Every column: all holdout metrics, creation time.")
+    ] = False,
 ) -> None:
-    """Versions, holdout scores, aliases and the promotion gate's decisions."""
+    """Versions, primary holdout score, aliases and the promotion gate's decisions.
+
+    --wide adds every holdout metric and when each version was created.
+    """
     from rtml.store import registry
 
     name = _one(usecase)
-    spec = USECASES[name]
     found = _registry_call(registry.versions, settings_or_exit(), name)
     if as_json:
         print(json.dumps([v.__dict__ for v in found]))
@@ -236,20 +241,22 @@ def list_versions(
     if not found:
         console.print(f"no versions of {registry.model_name(name)} yet: `rtml train {name}`")
         return
+    console.print(versions_table(USECASES[name], registry.model_name(name), found, wide))
+
+
+def versions_table(spec: UseCase, model_name: str, found: list, wide: bool = False) -> Table:
+    """A model's versions; the default columns (of the metrics, the primary one) fit 80 columns."""
+    metrics = sorted({m for v in found for m in v.metrics}, key=lambda m: m != spec.primary_metric)
+    if not wide:
+        metrics = [m for m in metrics if m == spec.primary_metric]
+    columns = ["version", "aliases", *metrics, "share of oracle", "gate", "vs champion", "created"]
+    if not wide:
+        columns.remove("created")
     table = Table(
-        title=f"{registry.model_name(name)} (primary: {spec.primary_metric}, "
+        title=f"{model_name} (primary: {spec.primary_metric}, "
         f"{'higher' if spec.higher_is_better else 'lower'} is better)"
     )
-    metrics = sorted({m for v in found for m in v.metrics}, key=lambda m: m != spec.primary_metric)
-    for column in (
-        "version",
-        "aliases",
-        *metrics,
-        "share of oracle",
-        "gate",
-        "vs champion",
-        "created",
-    ):
+    for column in columns:
         table.add_column(column)
     for v in found:
         t = v.tags
@@ -257,16 +264,17 @@ def list_versions(
         if t.get("gate.champion_score"):
             versus = f"v{t['gate.champion_version']} {float(t['gate.champion_score']):.4g}"
         share = t.get("share_of_oracle")
-        table.add_row(
-            str(v.version),
-            ", ".join(v.aliases),
-            *(f"{v.metrics[m]:.4g}" if m in v.metrics else "" for m in metrics),
-            f"{float(share):.0%}" if share else "",
-            v.gate,
-            versus,
-            time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)),
-        )
-    console.print(table)
+        cells = {
+            "version": str(v.version),
+            "aliases": ", ".join(v.aliases),
+            **{m: f"{v.metrics[m]:.4g}" if m in v.metrics else "" for m in metrics},
+            "share of oracle": f"{float(share):.0%}" if share else "",
+            "gate": v.gate,
+            "vs champion": versus,
+            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)),
+        }
+        table.add_row(*(cells[k] for k in columns))
+    return table
 
 
 @models.command()

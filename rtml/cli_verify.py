@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from rtml.cli_common import console, err, settings_or_exit
@@ -123,7 +125,7 @@ def verify(
     if as_json:
         print(json.dumps([x.as_dict() for x in verdicts], default=str), file=real_stdout)
     else:
-        console.print(_table(verdicts))
+        console.print(verdicts_view(verdicts))
     if not all(x.passed for x in verdicts):
         raise typer.Exit(1)
 
@@ -138,25 +140,29 @@ def _sandbox():
     return settings_or_exit()
 
 
-def _table(verdicts) -> Table:
+def verdicts_view(verdicts) -> Group:
+    """One row per scenario, its verdict and time; below the table, each scenario's counts and
+    figures (long prose that would wrap in a cell of an 80-column table)."""
     table = Table(title="rtml verify")
-    for column in ("scenario", "verdict", "counts", "figures", "seconds"):
+    for column in ("scenario", "verdict", "seconds"):
         table.add_column(column)
+    lines = []
     for x in verdicts:
         colour = "green" if x.passed else "red"
+        table.add_row(
+            x.scenario,
+            f"[{colour}]{'passed' if x.passed else 'FAILED'}[/{colour}]",
+            f"{x.seconds:.0f}",
+        )
         counts = "; ".join(f"{k}: {_short(v)}" for k, v in x.counts.items())
         # timings beside the counts (never part of the verdict)
         figures = "; ".join(
             f"{k}: {v:g}" if isinstance(v, float) else f"{k}: {v}" for k, v in x.figures.items()
         )
-        table.add_row(
-            x.scenario,
-            f"[{colour}]{'passed' if x.passed else 'FAILED'}[/{colour}]",
-            counts,
-            figures,
-            f"{x.seconds:.0f}",
-        )
-    return table
+        lines.append(f"[bold]{x.scenario}[/bold] counts: {escape(counts) or '-'}")
+        if figures:
+            lines.append(f"  figures: {escape(figures)}")
+    return Group(table, *lines)
 
 
 def _short(value: object) -> str:

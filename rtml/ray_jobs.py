@@ -1,11 +1,12 @@
 """The ``jobs/`` entry points as Ray jobs: submitted, listed and read back through Ray's Jobs API.
 
-Submitting is what ``ray job submit --working-dir . -- python -m jobs.tune ...`` does: the
-repository is the job's working folder (Ray skips what ``.gitignore`` lists, so the virtualenv and
-the local stack's data stay home) and the job's environment carries the settings that say where
-MLflow and the lake are. ``rtml train``/``rtml score`` and the API's sweep routes both go through
-here. A sweep's log carries machine-readable lines (``jobs/sweep.py``): ``SWEEP`` (its id, which
-tags its trials in MLflow), ``PROGRESS`` (one per finished trial) and ``RESULT`` (the outcome).
+Submitting is what ``ray job submit --working-dir . -- python -m jobs.tune ...`` does: the checkout
+(``RTML_CHECKOUT_DIR``) is the job's working folder (Ray skips what ``.gitignore`` lists, so the
+virtualenv and the local stack's data stay home) and the job's environment carries the settings that
+say where MLflow and the lake are. ``rtml train``/``rtml score`` and the API's sweep routes both go
+through here. A sweep's log carries machine-readable lines (``jobs/sweep.py``): ``SWEEP`` (its id,
+which tags its trials in MLflow), ``PROGRESS`` (one per finished trial) and ``RESULT`` (the
+outcome).
 
 Core module: Ray's Jobs SDK (an HTTP client of the dashboard), nothing that runs on Ray.
 """
@@ -16,13 +17,10 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rtml.settings import Settings
 
-#: The repository: the working folder a job gets (it holds ``jobs/`` and ``rtml/``).
-REPO = Path(__file__).resolve().parents[1]
 #: Never uploaded, beside what .gitignore already keeps out (a checkout without git has no
 #: .gitignore to read).
 EXCLUDES = [".venv", ".rtml*", ".git", "node_modules", "spark-warehouse", "*.jar", "mlruns"]
@@ -71,7 +69,11 @@ def submit(
     job_id = jobs.submit_job(
         entrypoint=" ".join(entrypoint),
         metadata=metadata or {},
-        runtime_env={"working_dir": str(REPO), "excludes": EXCLUDES, "env_vars": job_env(settings)},
+        runtime_env={
+            "working_dir": str(settings.checkout_dir.resolve()),  # it holds jobs/ and rtml/
+            "excludes": EXCLUDES,
+            "env_vars": job_env(settings),
+        },
     )
     return jobs, job_id
 

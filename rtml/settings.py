@@ -34,6 +34,11 @@ class Settings(BaseSettings):
 
     # -- where things live -------------------------------------------------------------------
     state_dir: Path = Field(Path(".rtml"), description="pids, logs and data of the local stack")
+    checkout_dir: Path = Field(
+        Path("."),
+        description="the rtml checkout: the working folder of Ray jobs (jobs/, rtml/), and where "
+        "monitoring/ and the UI's frontend/build are read; default: the folder rtml runs in",
+    )
     cache_dir: Path = Field(
         Path.home() / ".cache" / "rtml", description="downloads kept across checkouts (jars)"
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import ray
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import forget
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from verify.context import Context
 
 #: What the API runs with during the scenarios: it notices new checkpoints and champions within

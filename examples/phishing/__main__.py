@@ -62,7 +62,7 @@ def load_topic(settings: Settings) -> int:
 
 def forget_learner(settings: Settings) -> None:
     """Stop the use case's learner, if one runs, and forget what it learned."""
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
     from rtml.checkpoint import forget
 
     learner.connect(settings)
@@ -75,7 +75,7 @@ def rtml_score(settings: Settings, expected: int, timeout_s: float = 300.0) -> d
     prequential report."""
     import ray
 
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
 
     learner.connect(settings)
     handle = learner.start(SPEC.name, settings=learner.service_addresses(settings))

@@ -2,8 +2,8 @@
 registry's versions, promote and rollback, sweeps (Ray jobs) and their trials, and the champion's
 evaluation on the newest events of the lake. What the UI's Batch tab shows and does.
 
-Each route is a thin call into the core (``rtml.registry``, ``rtml.ray_jobs``,
-``rtml.evaluation``), in a thread: MLflow, the Jobs API and the lake are blocking clients.
+Each route is a thin call into the core (``rtml.store.registry``, ``rtml.ray_jobs``,
+``rtml.batch.evaluation``), in a thread: MLflow, the Jobs API and the lake are blocking clients.
 Acting routes (promote, rollback, a sweep) need the bearer token when ``RTML_API_TOKEN`` is set.
 """
 

@@ -10,7 +10,7 @@ the RayService embeds.
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import httpx
@@ -18,7 +18,8 @@ import yaml
 
 from rtml.settings import LOOPBACK, Settings
 
-CONFIG = Path(__file__).resolve().parents[1] / "serve_config.yaml"
+#: Package data of ``ray_apps`` (pyproject's ``[tool.setuptools.package-data]``).
+CONFIG = files("ray_apps") / "serve_config.yaml"
 APP = "rtml"
 
 
@@ -33,6 +34,7 @@ def serve_overrides(settings: Settings) -> dict[str, Any]:
         "redis_url": settings.redis,
         "mlflow_tracking_uri": settings.mlflow_uri,
         "state_dir": str(settings.state_dir.resolve()),
+        "checkout_dir": str(settings.checkout_dir.resolve()),  # the UI's build, sweeps' jobs/
         "lake_dir": str(settings.lake_local_dir),
         "learner_shards": settings.learner_shards,
         "serve_port": settings.serve_port,

@@ -30,7 +30,7 @@ from typing import Any
 import ray
 import redis
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import RedisCheckpoints
 from rtml.online import predict_many
 from rtml.settings import Settings
@@ -57,7 +57,7 @@ class ShardAnswer:
 @dataclass
 class Fallback:
     version: int
-    created: float
+    saved_at: float | None
     learned: int
     model: Any
     loaded_at: float
@@ -72,7 +72,7 @@ class Incremental:
         self._handles: dict[int, Any] = {}
         self._looked_up: dict[int, float] = {}
         self.fallback: dict[int, Fallback] = {}
-        #: shard -> (version, created) of the latest checkpoint announced or seen in Redis
+        #: shard -> (version, saved_at) of the latest checkpoint announced or seen in Redis
         self.latest: dict[int, tuple[int, float]] = {}
         self._wanted = threading.Event()
 
@@ -163,8 +163,8 @@ class Incremental:
         return self.spec.task.answer(self.spec, self.spec.task.combine(values))
 
     def checkpoint_age(self, shards: list[int]) -> float | None:
-        created = [self.latest[s][1] for s in shards if s in self.latest]
-        return round(time.time() - min(created), 3) if created else None
+        saved = [self.latest[s][1] for s in shards if s in self.latest]
+        return round(time.time() - min(saved), 3) if saved else None
 
     # -- control ------------------------------------------------------------------------------
     async def status(self) -> list[dict[str, Any]]:
@@ -191,7 +191,7 @@ class Incremental:
             self.fallback.pop(shard, None)
             self.latest.pop(shard, None)
             return
-        self.latest[shard] = (int(info["version"]), time.time() - info["age_s"])
+        self.latest[shard] = (int(info["version"]), info["saved_at"])
         self._wanted.set()
 
     def refresh_forever(self, stop: threading.Event) -> None:
@@ -217,7 +217,7 @@ class Incremental:
             self.fallback.pop(shard, None)  # reset: nothing to fall back on
             return False
         version = int(info["version"])
-        self.latest[shard] = (version, time.time() - info["age_s"])
+        self.latest[shard] = (version, info["saved_at"])
         have = self.fallback.get(shard)
         if have is not None and have.version >= version:
             return False
@@ -225,7 +225,7 @@ class Incremental:
         if loaded is None:
             return False
         v, ck = loaded
-        self.fallback[shard] = Fallback(v, ck.created, ck.learned, ck.model, time.time())
+        self.fallback[shard] = Fallback(v, ck.saved_at, ck.learned, ck.model, time.time())
         return True
 
 

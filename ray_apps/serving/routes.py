@@ -40,7 +40,7 @@ from ray_apps.serving.requests import (
     read_json,
 )
 from ray_apps.serving.service import LearnerRunning, Service
-from ray_apps.serving.ui import mount_ui
+from ray_apps.serving.ui import build_dir, mount_ui
 from rtml import sql
 from rtml.online import build_model
 from rtml.usecases import USECASES
@@ -279,7 +279,8 @@ def make_app(service: Service) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    mount_ui(app)  # the UI at /, after every API route (ray_apps/serving/ui.py)
+    # the UI at /, after every API route (ray_apps/serving/ui.py)
+    mount_ui(app, build_dir(service.settings.checkout_dir))
     return app
 
 
@@ -425,8 +426,8 @@ def _usecase_routes(
                 "model": online_name,
                 "params": dict(spec.online_model),
                 "checkpoints": {
-                    str(s): {"version": v, "age_s": round(time.time() - c, 3)}
-                    for s, (v, c) in inc.latest.items()
+                    str(s): {"version": v, "age_s": round(time.time() - saved_at, 3)}
+                    for s, (v, saved_at) in inc.latest.items()
                 },
                 "fallback": {
                     str(s): {"version": f.version, "learned": f.learned}

@@ -26,7 +26,7 @@ import redis.asyncio as aioredis
 from confluent_kafka import KafkaError, Message, Producer
 from ray import serve
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from ray_apps.serving.batch import INLINE_ROWS, Batch
 from ray_apps.serving.cache import PredictionCache
 from ray_apps.serving.incremental import Incremental, watch_checkpoints

@@ -18,9 +18,6 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-#: ``npm run build`` in frontend/ writes here (`make ui`; `make up` and `make test` run it).
-BUILD = Path(__file__).resolve().parents[2] / "frontend" / "build"
-
 
 class SinglePageApp(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
@@ -32,8 +29,13 @@ class SinglePageApp(StaticFiles):
             return await super().get_response("index.html", scope)
 
 
-def mount_ui(app: FastAPI, build: Path | None = None) -> None:
-    build = build or BUILD
+def build_dir(checkout: Path) -> Path:
+    """Where ``npm run build`` in the checkout's frontend/ writes (`make ui`; `make up` and
+    `make test` run it)."""
+    return checkout / "frontend" / "build"
+
+
+def mount_ui(app: FastAPI, build: Path) -> None:
     if (build / "index.html").is_file():
         app.mount("/", SinglePageApp(directory=build, html=True), name="ui")
         return

@@ -128,7 +128,7 @@ def up(
 def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> None:
     """Start what lives in Ray (detached actors, Serve): they outlive this driver."""
     apply_ray_env(settings)  # this process joins Ray as a driver: configured before Ray loads
-    from ray_apps import learner
+    from ray_apps.learning import actor as learner
 
     try:
         learner.connect(settings)

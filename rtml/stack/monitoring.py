@@ -3,7 +3,8 @@
 The template holds the scrape jobs; the addresses come from :mod:`rtml.settings`, so the config
 follows the stack wherever its ports move (the tests' shifted ports included). Alert rules are
 read in place from ``monitoring/rules/``: the files a cluster's PrometheusRule is built from are
-the ones the local stack evaluates.
+the ones the local stack evaluates. Both are read from the checkout (``RTML_CHECKOUT_DIR``):
+``monitoring/`` is not package data, the chart and the local stack share it as it is.
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from string import Template
 
 from rtml.settings import LOOPBACK, Settings
 
-#: The repository's ``monitoring/`` folder (rtml is installed in editable mode from the checkout).
-MONITORING_DIR = Path(__file__).resolve().parents[2] / "monitoring"
-CONFIG_TEMPLATE = MONITORING_DIR / "prometheus" / "prometheus.yml.tmpl"
-RULES_DIR = MONITORING_DIR / "rules"
 
-
-def render_config(settings: Settings, rules_dir: Path = RULES_DIR) -> str:
+def render_config(settings: Settings) -> str:
     """The prometheus.yml for this stack's settings."""
-    return Template(CONFIG_TEMPLATE.read_text()).substitute(
+    folder = (settings.checkout_dir / "monitoring").resolve()
+    template = folder / "prometheus" / "prometheus.yml.tmpl"
+    return Template(template.read_text()).substitute(
         scrape_interval=f"{settings.prometheus_scrape_s:g}s",
-        rules_dir=str(rules_dir.resolve()),
+        rules_dir=str(folder / "rules"),
         ray_dashboard_url=settings.ray_dashboard_url,
         producer_metrics=f"{LOOPBACK}:{settings.producer_metrics_port}",
         lake_metrics=f"{LOOPBACK}:{settings.lake_metrics_port}",

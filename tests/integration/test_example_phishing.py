@@ -13,7 +13,7 @@ from examples.phishing.__main__ import (
     river_score,
     rtml_score,
 )
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import forget
 from rtml.settings import Settings
 from rtml.usecases import USECASES

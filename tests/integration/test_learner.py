@@ -11,7 +11,7 @@ import ray
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import CheckpointRefused, RedisCheckpoints, forget
 from rtml.kafka import consumer_config, producer_config
 from rtml.settings import Settings

@@ -10,7 +10,7 @@ What it requires (series by source; names in docs/metrics.md, ``ray_`` added by 
 - producers: ``rtml_events_produced_total``, ``rtml_events_produce_failed_total``,
   ``rtml_produce_latency_seconds_bucket``, ``process_resident_memory_bytes``
 - lakehouse: ``rtml_lake_*``
-- learners (ray_apps/learner.py): ``ray_rtml_learner_*``, ``ray_rtml_online_metric``
+- learners (ray_apps/learning/): ``ray_rtml_learner_*``, ``ray_rtml_online_metric``
 - serving (ray_apps/serving): ``ray_rtml_serve_*`` and Serve's own ``ray_serve_*``, from a little
   traffic of every kind (incremental and batch, a cache hit, a bad request) on every use case,
   with a small champion registered and then replaced (a swap)

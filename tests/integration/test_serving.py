@@ -16,7 +16,7 @@ import httpx
 import pytest
 import ray
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from ray_apps.serving import deploy
 from rtml.checkpoint import forget
 from rtml.settings import Settings
@@ -215,6 +215,26 @@ def test_incremental_predictions_reflect_what_the_learner_just_learned(
     assert status["running"] and status["learned"] == after["learned"]
     assert "mae" in status["metrics"]["overall"]
     assert api.post("/eta/incremental/reset", headers=AUTH).status_code == 409  # still running
+
+
+def test_checkpoint_ages_are_the_latest_save_s_not_the_learner_s(
+    api: httpx.Client, stack: Settings
+) -> None:
+    """A learner that keeps learning checkpoints every few seconds (3 s here, or later when its
+    checkpoints are slow): its status, /model and every prediction report the age of the latest
+    save, never the time since the learner started fresh."""
+    first_event_at = api.get("/eta/incremental/metrics").json()["learners"][0]["first_event_at"]
+    produce(stack, ["eta"], rate=25, count=750, seed=6)  # ~30 s of events, learned as they come
+    learner_age = time.time() - first_event_at
+    status = api.get("/eta/incremental/metrics").json()["learners"][0]
+    ages = {
+        "status": status["checkpoint"]["age_s"],
+        "/model": api.get("/eta/model").json()["incremental"]["checkpoints"]["0"]["age_s"],
+        "prediction": _predict(api, "eta", _event("eta", 96))["checkpoint_age_s"],
+    }
+    print(f"\nlearner learning for {learner_age:.0f}s; checkpoint ages {ages}")
+    assert learner_age > 30, learner_age
+    assert all(age < 12 for age in ages.values()), (learner_age, ages, status["checkpoint"])
 
 
 def test_a_client_loop_runs_through_a_learner_restart(api: httpx.Client) -> None:

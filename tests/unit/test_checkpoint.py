@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
-from rtml.checkpoint import Checkpoint, CheckpointRefused, dumps, loads
+from rtml.checkpoint import Checkpoint, CheckpointRefused, RedisCheckpoints, dumps, loads
 
 
 def _checkpoint() -> Checkpoint:
@@ -60,3 +63,81 @@ def test_a_restored_model_predicts_and_learns_exactly_as_the_original(usecase: s
     )
     if usecase == "tfd":  # a forest of Hoeffding trees: one generator per leaf statistic left out
         assert len(blob) < len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)) / 3
+
+
+class FakeRedis:
+    """The few Redis calls of ``RedisCheckpoints``, in memory (values as Redis returns them)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.published: list[tuple[str, str]] = []
+
+    @staticmethod
+    def _bytes(value: Any) -> bytes:
+        return value if isinstance(value, bytes) else str(value).encode()
+
+    def incr(self, name: str) -> int:
+        self.data[name] = int(self.data.get(name, 0)) + 1
+        return self.data[name]
+
+    def get(self, name: str) -> bytes | None:
+        return None if name not in self.data else self._bytes(self.data[name])
+
+    def set(self, name: str, value: Any) -> None:
+        self.data[name] = value
+
+    def hset(self, name: str, mapping: dict[str, Any]) -> None:
+        fields = self.data.setdefault(name, {})
+        fields.update({k.encode(): self._bytes(v) for k, v in mapping.items()})
+
+    def hget(self, name: str, key: str) -> bytes | None:
+        return self.data.get(name, {}).get(key.encode())
+
+    def hmget(self, name: str, *keys: str) -> list[bytes | None]:
+        return [self.hget(name, k) for k in keys]
+
+    def hgetall(self, name: str) -> dict[bytes, bytes]:
+        return dict(self.data.get(name, {}))
+
+    def publish(self, channel: str, message: str) -> None:
+        self.published.append((channel, message))
+
+
+#: A learner that started fresh 22 minutes ago and has checkpointed every few seconds since.
+STARTED_AGO_S = 22 * 60
+
+
+def _stored(client: FakeRedis) -> RedisCheckpoints:
+    store = RedisCheckpoints(client, b"k" * 16)  # type: ignore[arg-type]
+    old = _checkpoint()
+    old.created = time.time() - STARTED_AGO_S
+    for _ in range(3):
+        version, _blob = store.save("eta", 0, old)
+        store.announce("eta", 0, version)
+    return store
+
+
+def test_a_checkpoint_s_age_is_its_latest_save_not_its_learner_s() -> None:
+    client = FakeRedis()
+    store = _stored(client)
+    info = store.info("eta", 0)
+    assert info is not None and info["version"] == 3
+    assert info["age_s"] < 60, f"{info['age_s']:.0f}s: the learner's age, not the save's"
+    assert abs(info["saved_at"] - time.time()) < 60
+    loaded = store.load("eta", 0)
+    assert loaded is not None and loaded[1].saved_at == info["saved_at"]  # the blob carries it
+    assert client.published[-1] == ("rtml:checkpoints:eta", "0:3")
+
+
+def test_the_serving_side_reports_the_age_of_the_latest_save() -> None:
+    from ray_apps.serving.incremental import Incremental
+    from rtml.settings import load_settings
+    from rtml.usecases import get
+
+    store = _stored(FakeRedis())
+    side = Incremental(get("eta"), load_settings(learner_shards=1), store)
+    side.on_announcement(0)
+    age = side.checkpoint_age([0])  # every prediction's checkpoint_age_s, and /model's ages
+    assert age is not None and age < 60, f"{age:.0f}s: the learner's age, not the save's"
+    assert side._refresh(0) and side.fallback[0].version == 3
+    assert time.time() - (side.fallback[0].saved_at or 0) < 60

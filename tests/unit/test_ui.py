@@ -33,12 +33,12 @@ def test_the_ui_client_is_generated_from_the_apps_current_schema() -> None:
 
 
 @pytest.fixture
-def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    (tmp_path / "index.html").write_text("<html>rtml ui</html>")
-    (tmp_path / "_app").mkdir()
-    (tmp_path / "_app" / "app.js").write_text("console.log(1)")
-    monkeypatch.setattr(ui, "BUILD", tmp_path)
-    service: Any = SimpleNamespace(settings=Settings(), metrics=_NoMetrics())
+def client(tmp_path: Path) -> TestClient:
+    build = ui.build_dir(tmp_path)
+    (build / "_app").mkdir(parents=True)
+    (build / "index.html").write_text("<html>rtml ui</html>")
+    (build / "_app" / "app.js").write_text("console.log(1)")
+    service: Any = SimpleNamespace(settings=Settings(checkout_dir=tmp_path), metrics=_NoMetrics())
     return TestClient(make_app(service))
 
 

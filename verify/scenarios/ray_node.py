@@ -16,7 +16,7 @@ from collections import Counter
 import httpx
 import ray
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.ray_env import ray_env
 from rtml.settings import LOOPBACK, Settings
 from rtml.stack.process import ProcessFiles, kill_all, process_tree, spawn, terminate, wait_dead

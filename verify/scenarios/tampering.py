@@ -11,7 +11,7 @@ import time
 import httpx
 import ray
 
-from ray_apps import learner
+from ray_apps.learning import actor as learner
 from rtml.checkpoint import MlflowSnapshots, RedisCheckpoints
 from rtml.store import registry
 from streaming.producer import produce

@@ -11,7 +11,8 @@ Kafka tools show consumer lag; the learner never reads them back.
 An event that fails its schema, or makes the model raise, is dead-lettered to ``<topic>.dlq``
 with the reason and its source offset, counted, and skipped; the learner never stops for it. The
 dead-letter producer is flushed before every checkpoint, so a checkpointed offset never covers a
-dead letter that was not written.
+dead letter that was not written. When a checkpoint is due and its steps in order:
+``ray_apps.learning.checkpointer``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ import river
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 import rtml
-from ray_apps.learner_metrics import LearnerMetrics
-from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints, verify
+from ray_apps.learning.checkpointer import Checkpointer
+from ray_apps.learning.metrics import LearnerMetrics
+from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints
 from rtml.kafka import consumer_config, producer_config
 from rtml.online import build_model, predict_many, predict_then_learn, prequential
 from rtml.settings import Settings, load_settings
@@ -38,8 +40,6 @@ from rtml.usecases import USECASES, InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
 
 NAMESPACE = "rtml"
-#: After a failed checkpoint, the next attempt waits this long (the store is likely restarting).
-CHECKPOINT_RETRY_S = 1.0
 
 
 def actor_name(usecase: str, shard: int) -> str:
@@ -82,8 +82,10 @@ class OnlineLearner:
         self.store = RedisCheckpoints(redis.Redis.from_url(self.settings.redis), key)
         self.snapshots = MlflowSnapshots(self.settings.mlflow_uri, key)
         self.metrics = LearnerMetrics(usecase, shard)
+        self.checkpointer = Checkpointer(
+            usecase, shard, self.spec.topic, self.settings, self.store, self.snapshots, self.metrics
+        )
         self.state: Checkpoint | None = None
-        self.version = 0
         self.restored_from = "nothing yet"
         self.partitions: list[int] = []
         self.lag: dict[int, int] = {}
@@ -91,26 +93,18 @@ class OnlineLearner:
         #: must not hold the model's lock for a report (an exact ROC AUC over its window is ms)
         self.report: dict[str, Any] | None = None
         self.rate: deque[tuple[float, int]] = deque(maxlen=11)  # (time, learned) once a second
-        self.last_checkpoint: dict[str, Any] = {}
-        self.last_checkpoint_seconds = 0.0
-        self.checkpoint_seconds = 0.0
         #: time spent learning and checkpointing (not waiting for events): the base of the share
         self.busy_seconds = 0.0
-        self.last_snapshot: dict[str, Any] = {}
         self.first_event_at: float | None = None
         self.last_event_at: float | None = None
         self.started = time.monotonic()
         self.error: str | None = None
         #: why the learner is waiting for a store, while it is (shown in status)
         self.waiting_for: str | None = None
-        #: the latest failed checkpoint's reason; cleared by the next one that succeeds
-        self.checkpoint_error: str | None = None
-        self.checkpoint_failures = 0
         #: a stored checkpoint that failed verification at restore (and was not loaded)
         self.refused: str | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._uploading: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="learn", daemon=True)
         self._thread.start()
 
@@ -150,11 +144,10 @@ class OnlineLearner:
             )
             return False
         if restored is None:
-            self.state, self.version, self.restored_from = self._fresh(), 0, "fresh"
+            version, self.state, self.restored_from = 0, self._fresh(), "fresh"
         else:
-            self.version, self.state = restored
-        self.since_checkpoint = 0
-        self.last_checkpoint_at = self.last_snapshot_at = self.last_attempt_at = time.monotonic()
+            version, self.state = restored
+        self.checkpointer.restored(version)
         return True
 
     def _with_retries(self, call: Any, attempts: int = 30, forever: bool = False) -> Any:
@@ -225,17 +218,17 @@ class OnlineLearner:
                 self.metrics.batch(
                     learned, dead - errors, errors, time.perf_counter() - t0, len(batch)
                 )
-            if self._checkpoint_due():
+            if self.checkpointer.due():
                 with self._lock:
-                    self._try_checkpoint()
+                    self.checkpointer.checkpoint(self.state, self.dlq, consumer)
             self.busy_seconds += time.perf_counter() - t0  # after the wait in consume()
             if time.monotonic() - gauges_at >= 1.0:
                 gauges_at = time.monotonic()
                 self._refresh_gauges()
         with self._lock:
-            if self.since_checkpoint:
-                self._try_checkpoint()
-            self._snapshot(None, wait=True)
+            if self.checkpointer.pending:
+                self.checkpointer.checkpoint(self.state, self.dlq, consumer)
+            self.checkpointer.snapshot(self.state)
         self._refresh_gauges()  # the final status reports on every event learned
         consumer.close()
 
@@ -245,20 +238,6 @@ class OnlineLearner:
         if topic is None or topic.error is not None or not topic.partitions:
             raise LookupError(f"topic {self.spec.topic} not found (yet): `rtml topics` creates it")
         return len(topic.partitions)
-
-    def _checkpoint_due(self) -> bool:
-        s = self.settings
-        if not self.since_checkpoint:
-            return False
-        if self.checkpoint_error is not None:  # retry a failed one soon, but not in a tight loop
-            return time.monotonic() - self.last_attempt_at >= CHECKPOINT_RETRY_S
-        elapsed = time.monotonic() - self.last_checkpoint_at
-        min_gap = (
-            self.last_checkpoint_seconds * (1 - s.checkpoint_max_share) / s.checkpoint_max_share
-        )
-        return elapsed >= min_gap and (
-            self.since_checkpoint >= s.checkpoint_every_events or elapsed >= s.checkpoint_every_s
-        )
 
     def _process(self, msg: Any) -> None:
         partition, offset = msg.partition(), msg.offset()
@@ -277,7 +256,7 @@ class OnlineLearner:
                 state.model_errors += 1
                 self._dead_letter(msg, f"model error: {type(exc).__name__}: {exc}")
         state.offsets[partition] = offset + 1  # next to read
-        self.since_checkpoint += 1
+        self.checkpointer.count()
 
     def _learn(self, event: Any, msg: Any) -> None:
         spec, state = self.spec, self.state
@@ -299,87 +278,6 @@ class OnlineLearner:
         ]
         self.dlq.produce(self.spec.dlq_topic, msg.value(), msg.key(), headers=headers)
         self.dlq.poll(0)
-
-    def _try_checkpoint(self) -> None:
-        """A checkpoint that fails (Redis or the broker away) changes nothing durable: the learner
-        keeps its state in memory, keeps learning, and tries again; offsets stay uncommitted."""
-        self.last_attempt_at = time.monotonic()
-        try:
-            self._checkpoint()
-        except Exception as exc:  # noqa: BLE001 - the stores come back; the loop must not end
-            self.checkpoint_failures += 1
-            self.checkpoint_error = f"{type(exc).__name__}: {exc}"
-            self.metrics.checkpoint_failed()
-        else:
-            self.checkpoint_error = None
-
-    def _checkpoint(self) -> None:
-        """Under the lock: the model must not change (nor be read by a predict) while pickled."""
-        t0 = time.perf_counter()
-        if self.dlq.flush(30) != 0:
-            raise RuntimeError("dead letters not acknowledged: checkpoint withheld")
-        version, blob = self.store.save(self.spec.name, self.shard, self.state)
-        # Durable: now Kafka may know the offsets too (for lag; never read back).
-        self.consumer.commit(
-            offsets=[TopicPartition(self.spec.topic, p, o) for p, o in self.state.offsets.items()],
-            asynchronous=True,
-        )
-        self.version = version
-        took = time.perf_counter() - t0
-        self.checkpoint_seconds += took
-        self.last_checkpoint_seconds = took
-        self.last_checkpoint = {"version": version, "bytes": len(blob), "seconds": round(took, 4)}
-        self.metrics.checkpoint(took, len(blob), version, time.time())
-        self.since_checkpoint = 0
-        self.last_checkpoint_at = time.monotonic()
-        if time.monotonic() - self.last_snapshot_at >= self.settings.snapshot_every_s:
-            self._snapshot(blob, wait=False)
-
-    def _snapshot(self, blob: bytes | None, wait: bool) -> None:
-        """Upload a checkpoint to MLflow in the background, one upload at a time.
-
-        ``blob=None`` (at stop) means the latest checkpoint, unless it is snapshotted already.
-        """
-        if self._uploading is not None and self._uploading.is_alive():
-            if not wait:
-                return  # a later checkpoint tries again
-            self._uploading.join()
-        version, learned, report = self.version, self.state.learned, self.state.metrics.report()
-        if blob is None:
-            # Only a checkpoint this learner wrote, and only as it wrote it: what Redis holds now
-            # may be another writer's, or altered.
-            if (
-                self.last_checkpoint.get("version") != version
-                or self.last_snapshot.get("version") == version
-            ):
-                return
-            blob = self.store.blob(self.spec.name, self.shard)
-            if blob is None:
-                return
-            try:
-                verify(blob, self.settings.signing_key)
-            except CheckpointRefused as exc:
-                self.last_snapshot = {"error": f"not snapshotted: {exc}"}
-                return
-        self.last_snapshot_at = time.monotonic()
-
-        def upload() -> None:
-            try:
-                flat = {
-                    f"{w}.{k}": v
-                    for w in ("overall", "recent", "share_of_oracle")
-                    for k, v in report.get(w, {}).items()
-                }
-                self.snapshots.save(self.spec.name, self.shard, version, blob, flat, step=learned)
-                self.last_snapshot = {"version": version, "bytes": len(blob), "at": time.time()}
-                self.metrics.snapshot(time.time())
-            except Exception as exc:  # noqa: BLE001 - Redis holds the state; say it in status
-                self.last_snapshot = {"error": f"{type(exc).__name__}: {exc}"}
-
-        self._uploading = threading.Thread(target=upload, name="snapshot", daemon=True)
-        self._uploading.start()
-        if wait:
-            self._uploading.join()
 
     def _refresh_gauges(self) -> None:
         lag = {}
@@ -420,6 +318,7 @@ class OnlineLearner:
         with self._lock:
             state = self.state
             report = self.report if self.report is not None else state.metrics.report()
+            checkpoints = self.checkpointer.status()
             return {
                 **base,
                 "restored_from": self.restored_from,
@@ -429,12 +328,9 @@ class OnlineLearner:
                 "events_per_s": round(self.events_per_s(), 2),
                 "offsets": dict(state.offsets),
                 "lag": dict(self.lag),
-                "checkpoint": {**self.last_checkpoint, **(info or {})},
-                "checkpoint_error": self.checkpoint_error,
-                "checkpoint_failures": self.checkpoint_failures,
-                "snapshot": dict(self.last_snapshot),
-                "checkpoint_share": self.checkpoint_seconds / max(self.busy_seconds, 1e-9),
-                "checkpoint_seconds": round(self.checkpoint_seconds, 4),
+                **checkpoints,
+                "checkpoint": {**checkpoints["checkpoint"], **(info or {})},
+                "checkpoint_share": self.checkpointer.seconds / max(self.busy_seconds, 1e-9),
                 "first_event_at": self.first_event_at,
                 "last_event_at": self.last_event_at,
                 "metrics": report,  # as of the latest refresh: its "events" says how many
@@ -448,7 +344,7 @@ class OnlineLearner:
             predictions = predict_many(self.spec, self.state.model, xs)
             return {
                 "predictions": predictions,
-                "checkpoint_version": self.version,
+                "checkpoint_version": self.checkpointer.version,
                 "learned": self.state.learned,
                 "shard": self.shard,
             }
