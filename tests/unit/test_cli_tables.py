@@ -175,7 +175,7 @@ def test_status_wide_has_the_pid_and_the_detail() -> None:
     assert isinstance(table, Table) and {"pid", "detail"} <= set(_headers(table))
 
 
-# -- rtml sql --tables, rtml lakehouse status -------------------------------------------------------
+# -- rtml sql --tables, rtml lakehouse status -----------------------------------------------------
 
 
 def test_lake_tables_read_at_80_columns() -> None:
