@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from rtml.kafka import producer_config
+from rtml.ray_env import apply_ray_env
 from rtml.settings import Settings, get_settings
 from rtml.usecases import USECASES
 from rtml.usecases.base import dumps
@@ -103,6 +104,7 @@ def river_score() -> float:
 
 def main() -> None:
     settings = get_settings().model_copy(update={"usecase_specs": [REFERENCE]})
+    apply_ray_env(settings)  # this process joins Ray as a driver: configured before Ray loads
     USECASES.include([REFERENCE])
     forget_learner(settings)
     n = load_topic(settings)

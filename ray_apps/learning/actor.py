@@ -382,7 +382,7 @@ def connect(settings: Settings) -> None:
     if settings.ray_address is None and ray_constants.ENABLE_RAY_CLUSTER:
         raise RuntimeError(
             "Ray was imported before rtml configured it for the loopback-only local stack; "
-            "import ray_apps (or set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0) before importing ray"
+            "call rtml.ray_env.apply_ray_env(settings) before importing ray"
         )
     host, _, port = settings.ray.rpartition(":")
     # a Ray Client address (ray://host:port, e.g. a cluster's head service) is not probed
