@@ -1,7 +1,8 @@
 """The HTTP API, ``/api/v1``: one FastAPI app over a :class:`~ray_apps.serving.service.Service`.
 
 Routes are registered per use case with literal paths (``/api/v1/tfd/batch/predict``), so the
-OpenAPI document at ``/openapi.json`` (and ``/docs``) shows each use case's own event schema; an
+OpenAPI document at ``/openapi.json`` (and ``/docs``) shows each use case's own event schema and
+its own answers (every route declares its answer, a model of :mod:`ray_apps.serving.schemas`); an
 unknown use case falls through to one catch-all that answers 404 with the known ones.
 
 Errors are the client's when they are 4xx, with a message that says what is wrong: 422 with one
@@ -40,9 +41,11 @@ from ray_apps.serving.requests import (
     read_json,
 )
 from ray_apps.serving.schemas import (
+    Column,
     Feature,
     Feedback,
     Health,
+    LakeTable,
     LakeTables,
     Learners,
     LearnersReset,
@@ -232,20 +235,18 @@ def make_app(service: Service) -> FastAPI:
         from rtml.lake import Lake
 
         infos = await asyncio.to_thread(lambda: Lake(settings).info())
-        return LakeTables.model_validate(
-            {
-                "tables": [
-                    {
-                        "name": t.name,
-                        "rows": t.rows,
-                        "files": t.files,
-                        "version": t.version,
-                        "partition_by": t.partition_by,
-                        "columns": [{"name": n, "type": k} for n, k in t.columns],
-                    }
-                    for t in infos
-                ]
-            }
+        return LakeTables(
+            tables=[
+                LakeTable(
+                    name=t.name,
+                    rows=t.rows,
+                    files=t.files,
+                    version=t.version,
+                    partition_by=t.partition_by,
+                    columns=[Column(name=n, type=k) for n, k in t.columns],
+                )
+                for t in infos
+            ]
         )
 
     @app.get(f"{API}/links", tags=["meta"])

@@ -173,9 +173,9 @@ class Explanation(BaseModel):
 
 @dataclass(frozen=True)
 class PredictionAnswers:
-    """A use case's answers that hold predictions: to one event, or to a list (then in order)."""
+    """A use case's answers that hold its predictions; a predict answer is one of two: to one
+    event (``prediction``), or to a list (``predictions``, in order)."""
 
-    prediction: type[BaseModel]
     incremental: UnionType
     batch: UnionType
     explanation: type[BaseModel]
@@ -198,7 +198,6 @@ def prediction_answers(usecase: str) -> PredictionAnswers:
         return create_model(f"{name}{kind}", __base__=base, **fields)  # type: ignore[no-any-return]
 
     return PredictionAnswers(
-        prediction=prediction,
         incremental=answer("IncrementalAnswer", IncrementalAnswer, prediction=(prediction, ...))
         | answer("IncrementalListAnswer", IncrementalAnswer, predictions=(many, ...)),
         batch=answer(
