@@ -24,6 +24,8 @@ from rtml.usecases import get
 
 #: A model parameter or a sweep's configuration value: what a JSON scalar can be.
 Param = int | float | str | bool | None
+#: What a route declares as its answer: a model, or a union of models (one of which answers).
+AnswerModel = type[BaseModel] | UnionType
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -176,8 +178,8 @@ class PredictionAnswers:
     """A use case's answers that hold its predictions; a predict answer is one of two: to one
     event (``prediction``), or to a list (``predictions``, in order)."""
 
-    incremental: UnionType
-    batch: UnionType
+    incremental: AnswerModel
+    batch: AnswerModel
     explanation: type[BaseModel]
 
 
