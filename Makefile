@@ -11,13 +11,14 @@ NPM_STAMP := $(FRONTEND)/node_modules/.installed
 UI_BUILD := $(FRONTEND)/build/index.html
 UI_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/static -type f 2>/dev/null) $(FRONTEND)/svelte.config.js $(FRONTEND)/vite.config.ts
 
-.PHONY: up down status test unit integration bench install system clean help ui
+.PHONY: up down status test unit integration bench install system clean help ui generate
 
 help:
 	@echo "make up      install everything and start the local stack (rtml up)"
 	@echo "make test    install everything and run all tests (starts and stops its own services)"
 	@echo "make down    stop the local stack"
 	@echo "make bench   run the benchmarks against a fresh test stack"
+	@echo "make generate  write what is generated from the code (OpenAPI copy, UI types, chart enum)"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "rtml needs Python 3.11")'
@@ -38,6 +39,13 @@ $(UI_BUILD): $(NPM_STAMP) $(UI_SOURCES)
 	cd $(FRONTEND) && npm run build
 
 ui: $(UI_BUILD)
+
+# What is generated from the code and committed (tests fail when a copy is stale): the API's
+# OpenAPI document and the UI's API types from it, the chart's use-case enum from the specs.
+generate: $(STAMP) $(NPM_STAMP)
+	$(BIN)/python -m ray_apps.serving.openapi > $(FRONTEND)/src/lib/api/openapi.json
+	cd $(FRONTEND) && npm run gen:api
+	$(BIN)/python -m kuberay.chart_schema
 
 install: system $(STAMP) $(NPM_STAMP)
 

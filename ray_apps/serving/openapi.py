@@ -5,7 +5,7 @@
 The document comes from :func:`~ray_apps.serving.routes.make_app` itself, built over a stand-in
 service that holds only what building the routes reads (settings and metrics): no Redis, Kafka,
 MLflow or Ray is needed. The UI's typed client is generated from this file
-(``npm run gen:api`` in ``frontend/``), and ``tests/unit/test_ui_api_schema.py`` checks that the
+(``npm run gen:api`` in ``frontend/``), and ``tests/unit/test_ui.py`` checks that the
 committed copy still matches the app.
 """
 

@@ -1,7 +1,8 @@
 """The HTTP API, ``/api/v1``: one FastAPI app over a :class:`~ray_apps.serving.service.Service`.
 
 Routes are registered per use case with literal paths (``/api/v1/tfd/batch/predict``), so the
-OpenAPI document at ``/openapi.json`` (and ``/docs``) shows each use case's own event schema; an
+OpenAPI document at ``/openapi.json`` (and ``/docs``) shows each use case's own event schema and
+its own answers (every route declares its answer, a model of :mod:`ray_apps.serving.schemas`); an
 unknown use case falls through to one catch-all that answers 404 with the known ones.
 
 Errors are the client's when they are 4xx, with a message that says what is wrong: 422 with one
@@ -39,6 +40,23 @@ from ray_apps.serving.requests import (
     predict_model,
     read_json,
 )
+from ray_apps.serving.schemas import (
+    Column,
+    Feature,
+    Feedback,
+    Health,
+    LakeTable,
+    LakeTables,
+    Learners,
+    LearnersReset,
+    Links,
+    ModelInfo,
+    Problem,
+    SqlResult,
+    UseCaseInfo,
+    UseCases,
+    prediction_answers,
+)
 from ray_apps.serving.service import LearnerRunning, Service
 from ray_apps.serving.ui import build_dir, mount_ui
 from rtml import sql
@@ -55,21 +73,6 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     KafkaException,
     RedisError,
 )
-
-
-class FieldError(BaseModel):
-    """One bad field of one event: where, what, and (shortened) what was given."""
-
-    field: str
-    message: str
-    index: int | None = Field(None, description="the event's place in a list request")
-    input: str | None = None
-
-
-class Problem(BaseModel):
-    """Every error answer: a message, or one entry per bad field (422)."""
-
-    detail: str | list[FieldError]
 
 
 #: What each error status means here; a route declares the ones it can answer, so clients (and
@@ -202,58 +205,58 @@ def make_app(service: Service) -> FastAPI:
             )
 
     # -- service-wide routes ----------------------------------------------------------------------
-    @app.get(f"{API}/usecases", tags=["meta"])
-    async def usecases() -> dict[str, Any]:
+    @app.get(f"{API}/usecases", tags=["meta"], response_model_exclude_unset=True)
+    async def usecases() -> UseCases:
         """The use cases this API serves, with their task, target and features."""
-        return {"usecases": [_describe(spec) for spec in USECASES.values()]}
+        return UseCases(usecases=[_describe(spec) for spec in USECASES.values()])
 
-    @app.get(f"{API}/health", tags=["meta"])
-    async def health() -> dict[str, Any]:
+    @app.get(f"{API}/health", tags=["meta"], response_model_exclude_unset=True)
+    async def health() -> Health:
         """Each dependency's state (Redis, Kafka, MLflow, Ray) and what each use case serves."""
         return await service.health()
 
     @app.post(f"{API}/sql", tags=["lake"], responses=errors(400, 413, 422))
-    async def run_sql(body: SqlRequest) -> dict[str, Any]:
+    async def run_sql(body: SqlRequest) -> SqlResult:
         """One read-only SELECT over the lake's Delta tables (row and time limited); anything
         else is refused with 400 and the reason."""
         limit = min(body.limit or settings.sql_row_limit, settings.sql_row_limit)
         result = await asyncio.to_thread(sql.run, body.sql, settings, None, limit)
-        return {
-            "columns": result.table.column_names,
-            "rows": result.rows(),
-            "row_count": result.table.num_rows,
-            "truncated": result.truncated,
-            "seconds": round(result.seconds, 4),
-        }
+        return SqlResult(
+            columns=result.table.column_names,
+            rows=result.rows(),
+            row_count=result.table.num_rows,
+            truncated=result.truncated,
+            seconds=round(result.seconds, 4),
+        )
 
     @app.get(f"{API}/sql/tables", tags=["lake"], responses=errors(503))
-    async def sql_tables() -> dict[str, Any]:
+    async def sql_tables() -> LakeTables:
         """The lake's tables: columns with their types, rows, files, Delta version."""
         from rtml.lake import Lake
 
         infos = await asyncio.to_thread(lambda: Lake(settings).info())
-        return {
-            "tables": [
-                {
-                    "name": t.name,
-                    "rows": t.rows,
-                    "files": t.files,
-                    "version": t.version,
-                    "partition_by": t.partition_by,
-                    "columns": [{"name": n, "type": k} for n, k in t.columns],
-                }
+        return LakeTables(
+            tables=[
+                LakeTable(
+                    name=t.name,
+                    rows=t.rows,
+                    files=t.files,
+                    version=t.version,
+                    partition_by=t.partition_by,
+                    columns=[Column(name=n, type=k) for n, k in t.columns],
+                )
                 for t in infos
             ]
-        }
+        )
 
     @app.get(f"{API}/links", tags=["meta"])
-    async def links() -> dict[str, str]:
+    async def links() -> Links:
         """Where the stack's own consoles are: the Ray dashboard, MLflow, Prometheus."""
-        return {
-            "ray_dashboard": settings.ray_dashboard_url,
-            "mlflow": settings.mlflow_uri,
-            "prometheus": settings.prometheus_url,
-        }
+        return Links(
+            ray_dashboard=settings.ray_dashboard_url,
+            mlflow=settings.mlflow_uri,
+            prometheus=settings.prometheus_url,
+        )
 
     for spec in USECASES.values():
         _usecase_routes(app, service, spec, authorize, components)
@@ -284,16 +287,22 @@ def make_app(service: Service) -> FastAPI:
     return app
 
 
-def _describe(spec: UseCase) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "title": spec.title,
-        **spec.task.describe(),
-        "target": spec.target,
-        "key": spec.key,
-        "topic": spec.topic,
-        "features": [{"name": f.name, "kind": f.kind, "doc": f.doc} for f in spec.features],
-    }
+def _describe(spec: UseCase) -> UseCaseInfo:
+    return UseCaseInfo.model_validate(
+        {
+            "name": spec.name,
+            "title": spec.title,
+            **spec.task.describe(),
+            "target": spec.target,
+            "key": spec.key,
+            "topic": spec.topic,
+            "features": _features(spec),
+        }
+    )
+
+
+def _features(spec: UseCase) -> list[Feature]:
+    return [Feature(name=f.name, kind=f.kind, doc=f.doc) for f in spec.features]
 
 
 def _usecase_routes(
@@ -308,6 +317,7 @@ def _usecase_routes(
     request_model = predict_model(uc)
     one_or_many = body_schema(request_model, settings.serve_max_events, components)
     labelled = body_schema(spec.event, settings.serve_max_events, components)
+    answers = prediction_answers(uc)
     tags = [uc]
     online = build_model(spec)
     online_name = type(
@@ -326,6 +336,8 @@ def _usecase_routes(
         request: Request,
         answer: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
     ) -> JSONResponse:
+        """The answer as a ``JSONResponse`` built here, not validated against the route's
+        response model: predictions are the hot path (the model is there for the document)."""
         t0 = time.perf_counter()
         xs, many = await features(request)
         t1 = time.perf_counter()
@@ -346,6 +358,7 @@ def _usecase_routes(
         f"{base}/incremental/predict",
         tags=tags,
         openapi_extra=one_or_many,
+        response_model=answers.incremental,
         responses=errors(*EVENT_ERRORS),
     )
     async def incremental_predict(request: Request) -> JSONResponse:
@@ -357,6 +370,7 @@ def _usecase_routes(
         f"{base}/batch/predict",
         tags=tags,
         openapi_extra=one_or_many,
+        response_model=answers.batch,
         responses=errors(*EVENT_ERRORS),
     )
     async def batch_predict(request: Request) -> JSONResponse:
@@ -369,6 +383,7 @@ def _usecase_routes(
         f"{base}/batch/explain",
         tags=tags,
         openapi_extra=one_or_many,
+        response_model=answers.explanation,
         responses=errors(*EVENT_ERRORS),
     )
     async def batch_explain(request: Request) -> dict[str, Any]:
@@ -378,10 +393,11 @@ def _usecase_routes(
             raise BadRequest(422, "explain takes one event, not a list")
         return {"usecase": uc, "kind": "batch", **await service.batch[uc].explain(xs[0])}
 
-    @app.get(f"{base}/incremental/metrics", tags=tags)
-    async def incremental_metrics() -> dict[str, Any]:
+    @app.get(f"{base}/incremental/metrics", tags=tags, response_model_exclude_unset=True)
+    async def incremental_metrics() -> Learners:
         """Each learner shard's prequential metrics (beside the oracle's) and status."""
-        return {"usecase": uc, "learners": await service.incremental[uc].status()}
+        learners = await service.incremental[uc].status()
+        return Learners.model_validate({"usecase": uc, "learners": learners})
 
     @app.post(
         f"{base}/incremental/learn",
@@ -390,54 +406,69 @@ def _usecase_routes(
         openapi_extra=labelled,
         responses=errors(*EVENT_ERRORS),
     )
-    async def incremental_learn(request: Request) -> JSONResponse:
+    async def incremental_learn(request: Request) -> Feedback:
         """Labelled feedback: the events go to the use case's topic, and its learner learns each
         exactly once (the answer lists where they were written)."""
         body = await read_json(request, settings.serve_max_body_bytes)
         parsed = parse_events(body, spec.event, settings.serve_max_events)
-        return JSONResponse({"usecase": uc, **await service.feedback(uc, parsed.events)}, 202)
+        return await service.feedback(uc, parsed.events)
 
-    @app.post(f"{base}/incremental/start", tags=tags, responses=errors(401, 503))
-    async def start(request: Request) -> dict[str, Any]:
+    @app.post(
+        f"{base}/incremental/start",
+        tags=tags,
+        responses=errors(401, 503),
+        response_model_exclude_unset=True,
+    )
+    async def start(request: Request) -> Learners:
         """Start the learner(s); they resume from the latest checkpoint. Bearer token if set."""
         authorize(request)
-        return {"usecase": uc, "learners": await service.start_learners(uc)}
+        learners = await service.start_learners(uc)
+        return Learners.model_validate({"usecase": uc, "learners": learners})
 
-    @app.post(f"{base}/incremental/stop", tags=tags, responses=errors(401, 503))
-    async def stop(request: Request) -> dict[str, Any]:
+    @app.post(
+        f"{base}/incremental/stop",
+        tags=tags,
+        responses=errors(401, 503),
+        response_model_exclude_unset=True,
+    )
+    async def stop(request: Request) -> Learners:
         """Stop the learner(s) after a final checkpoint. Bearer token if set."""
         authorize(request)
-        return {"usecase": uc, "learners": await service.stop_learners(uc)}
+        learners = await service.stop_learners(uc)
+        return Learners.model_validate({"usecase": uc, "learners": learners})
 
     @app.post(f"{base}/incremental/reset", tags=tags, responses=errors(401, 409, 503))
-    async def reset(request: Request) -> dict[str, Any]:
+    async def reset(request: Request) -> LearnersReset:
         """Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set."""
         authorize(request)
-        return {"usecase": uc, "learners": await service.reset_learners(uc)}
+        learners = await service.reset_learners(uc)
+        return LearnersReset.model_validate({"usecase": uc, "learners": learners})
 
-    @app.get(f"{base}/model", tags=tags)
-    async def model() -> dict[str, Any]:
+    @app.get(f"{base}/model", tags=tags, response_model_exclude_unset=True)
+    async def model() -> ModelInfo:
         """Both models: the online one's checkpoints and the batch champion's version and metrics."""
         inc = service.incremental[uc]
-        return {
-            "usecase": uc,
-            "features": _describe(spec)["features"],
-            "incremental": {
-                "model": online_name,
-                "params": dict(spec.online_model),
-                "checkpoints": {
-                    str(s): {"version": v, "age_s": round(time.time() - saved_at, 3)}
-                    for s, (v, saved_at) in inc.latest.items()
+        return ModelInfo.model_validate(
+            {
+                "usecase": uc,
+                "features": _features(spec),
+                "incremental": {
+                    "model": online_name,
+                    "params": dict(spec.online_model),
+                    "checkpoints": {
+                        s: {"version": v, "age_s": round(time.time() - saved_at, 3)}
+                        for s, (v, saved_at) in inc.latest.items()
+                    },
+                    "fallback": {
+                        s: {"version": f.version, "learned": f.learned}
+                        for s, f in inc.fallback.items()
+                    },
                 },
-                "fallback": {
-                    str(s): {"version": f.version, "learned": f.learned}
-                    for s, f in inc.fallback.items()
-                },
-            },
-            "batch": service.batch[uc].describe(),
-        }
+                "batch": service.batch[uc].describe(),
+            }
+        )
 
-    @app.get(f"{base}/sample", tags=tags)
+    @app.get(f"{base}/sample", tags=tags, response_model=spec.event)
     async def sample() -> dict[str, Any]:
         """A fresh generated event, ready to send to predict (handy for the UI and curl)."""
         return service.sample(uc)

@@ -31,6 +31,7 @@ from ray_apps.serving.batch import INLINE_ROWS, Batch
 from ray_apps.serving.cache import PredictionCache
 from ray_apps.serving.incremental import Incremental, watch_checkpoints
 from ray_apps.serving.metrics import serve_metrics
+from ray_apps.serving.schemas import Feedback, Health, Placed
 from rtml.checkpoint import RedisCheckpoints, forget
 from rtml.kafka import broker_ready, producer_config
 from rtml.settings import Settings
@@ -143,7 +144,7 @@ class Service:
                     self.metrics.model_version.set(version, tags={"usecase": usecase, "kind": kind})
 
     # -- feedback: labelled events into the use case's topic ---------------------------------
-    async def feedback(self, usecase: str, events: list[EventModel]) -> dict[str, Any]:
+    async def feedback(self, usecase: str, events: list[EventModel]) -> Feedback:
         """Produce the events to the use case's topic and wait for the broker's acknowledgement.
 
         The learner then learns them like any event, exactly once: its checkpoint holds the next
@@ -178,11 +179,12 @@ class Service:
             )
         await asyncio.to_thread(self._producer.flush, 30)
         placed = await asyncio.gather(*futures)
-        return {
-            "accepted": len(placed),
-            "topic": spec.topic,
-            "offsets": [{"partition": p, "offset": o} for p, o in placed],
-        }
+        return Feedback(
+            usecase=usecase,
+            accepted=len(placed),
+            topic=spec.topic,
+            offsets=[Placed(partition=p, offset=o) for p, o in placed],
+        )
 
     # -- learner control ------------------------------------------------------------------------
     async def start_learners(self, usecase: str) -> list[dict[str, Any]]:
@@ -239,7 +241,7 @@ class Service:
             event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         return event
 
-    async def health(self) -> dict[str, Any]:
+    async def health(self) -> Health:
         s = self.settings
 
         async def check(probe: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
@@ -286,7 +288,9 @@ class Service:
                 },
             }
         ok = all(d["ok"] for d in deps.values())
-        return {"status": "ok" if ok else "degraded", "dependencies": deps, "usecases": usecases}
+        return Health.model_validate(
+            {"status": "ok" if ok else "degraded", "dependencies": deps, "usecases": usecases}
+        )
 
 
 async def _grouped(

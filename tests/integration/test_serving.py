@@ -24,6 +24,7 @@ from rtml.usecases import USECASES, get
 from rtml.usecases.generators import generator_for
 from streaming.producer import produce
 from streaming.topics import ensure_topics
+from tests.contract import Contract
 
 TOKEN = "serving-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -46,7 +47,21 @@ def api(stack: Settings) -> Iterator[httpx.Client]:
         forget(stack, name, 0)
         _forget_batch_model(stack, name)
     deploy.deploy(stack, extra=QUICK)
-    with httpx.Client(base_url=f"{stack.serve_url}/api/v1", timeout=60) as client:
+    contract = Contract(httpx.get(f"{stack.serve_url}/openapi.json", timeout=60).json())
+
+    def as_declared(response: httpx.Response) -> None:
+        """Every answer is what the API's own document declares for it."""
+        response.read()
+        if response.headers.get("content-type") == "application/json":
+            request = response.request
+            status = response.status_code
+            contract.check(request.method, request.url.path, status, response.json())
+
+    with httpx.Client(
+        base_url=f"{stack.serve_url}/api/v1",
+        timeout=60,
+        event_hooks={"response": [as_declared]},
+    ) as client:
         yield client
     for name in USECASES:
         _kill_learner(name)

@@ -14,6 +14,7 @@ import yaml
 
 from kuberay import render
 from kuberay.render import ClusterParams
+from rtml.usecases import USECASES
 from tests.k8s.conftest import (
     CHART,
     KUBE_VERSIONS,
@@ -234,7 +235,7 @@ def test_sweep_cronjob_submits_a_valid_rayjob() -> None:
     from rtml.cli import app
 
     cronjobs = by_kind("all-enabled", "CronJob")
-    assert {c["metadata"]["labels"]["rtml.io/usecase"] for c in cronjobs} == {"tfd", "eta", "ecci"}
+    assert {c["metadata"]["labels"]["rtml.io/usecase"] for c in cronjobs} == set(USECASES)
     for cron in cronjobs:
         (c,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
         env = {e["name"]: e["value"] for e in c["env"]}

@@ -12,6 +12,7 @@ import yaml
 from kuberay import render
 from kuberay.render import ClusterParams, RenderError
 from rtml.ray_env import SERVE_ENV
+from rtml.usecases import USECASES
 from tests.k8s.conftest import ROOT, crd_errors
 
 
@@ -19,7 +20,7 @@ def test_rayservice_is_valid_by_the_crd() -> None:
     assert crd_errors(render.rayservice(ClusterParams())) == []
 
 
-@pytest.mark.parametrize("usecase", ["tfd", "eta", "ecci"])
+@pytest.mark.parametrize("usecase", list(USECASES))
 def test_sweep_rayjob_is_valid_by_the_crd(usecase: str) -> None:
     job = render.rayjob_sweep(ClusterParams(), usecase, 8, "20260101-000000")
     assert crd_errors(job) == []

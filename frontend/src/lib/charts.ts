@@ -1,4 +1,5 @@
 /** ECharts options for the metric histories (plain data in, plain option out: testable). */
+import type { PredictedPoint, PrPoint, ProjectedPoint, RocPoint, Trial } from './api/types';
 import type { Point } from './history';
 
 type Pick = (p: Point) => number | null | undefined;
@@ -87,7 +88,7 @@ function plain(xName: string, yName: string, series: unknown[], extra: Record<st
 }
 
 /** Trials: one parameter against the score, a point per trial. */
-export function trialsOption(trials: Array<{ params: Record<string, string>; metrics: Record<string, number> }>, param: string, metric: string) {
+export function trialsOption(trials: Trial[], param: string, metric: string) {
 	const data = trials
 		.map((t) => [Number(t.params[param]), t.metrics[metric]])
 		.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
@@ -95,7 +96,7 @@ export function trialsOption(trials: Array<{ params: Record<string, string>; met
 }
 
 /** ROC: the model's curve beside chance. */
-export function rocOption(points: Array<{ fpr: number; tpr: number }>) {
+export function rocOption(points: RocPoint[]) {
 	return plain('false positive rate', 'true positive rate', [
 		{ name: 'model', type: 'line', showSymbol: false, data: points.map((p) => [p.fpr, p.tpr]) },
 		{ name: 'chance', type: 'line', showSymbol: false, lineStyle: { type: 'dashed' }, data: [[0, 0], [1, 1]] },
@@ -103,12 +104,12 @@ export function rocOption(points: Array<{ fpr: number; tpr: number }>) {
 }
 
 /** Precision against recall. */
-export function prOption(points: Array<{ recall: number; precision: number }>) {
+export function prOption(points: PrPoint[]) {
 	return plain('recall', 'precision', [{ name: 'model', type: 'line', showSymbol: false, data: points.map((p) => [p.recall, p.precision]) }]);
 }
 
 /** Predicted against actual, with the line where they are equal. */
-export function predictedOption(points: Array<{ actual: number; predicted: number }>, unit = 's') {
+export function predictedOption(points: PredictedPoint[], unit = 's') {
 	const values = points.flatMap((p) => [p.actual, p.predicted]).filter(Number.isFinite);
 	const lo = values.length ? Math.min(...values) : 0;
 	const hi = values.length ? Math.max(...values) : 1;
@@ -132,7 +133,7 @@ export function histogramOption(edges: number[], counts: number[], xName: string
 }
 
 /** Events in a 2-D projection, one series per cluster (or per true segment). */
-export function projectionOption(points: Array<{ x: number; y: number; cluster: number; segment: string }>, by: 'cluster' | 'segment') {
+export function projectionOption(points: ProjectedPoint[], by: 'cluster' | 'segment') {
 	const groups = new Map<string, number[][]>();
 	for (const p of points) {
 		const key = by === 'cluster' ? `cluster ${p.cluster}` : p.segment;

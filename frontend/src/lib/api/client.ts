@@ -1,35 +1,33 @@
 /**
  * The typed API client: openapi-fetch over the paths generated from the API's own OpenAPI
- * document (schema.d.ts, `npm run gen:api`). A path that the API does not have is a type error.
+ * document (schema.d.ts, `npm run gen:api`). A path that the API does not have is a type error,
+ * and every answer has the type the API declares for it.
  *
  * Every call either returns the answer or throws an {@link ApiError} whose message is the API's
  * own wording (its `detail`), so a page can show it as it is.
  */
 import createClient from 'openapi-fetch';
 import type { components, paths } from './schema';
-import type {
-	Evaluation,
-	ExplainAnswer,
-	Health,
-	LearnerControl,
-	LearnerStatus,
-	Links,
-	ModelInfo,
-	PredictAnswer,
-	SqlResult,
-	SqlTable,
-	SweepJob,
-	SweepStatus,
-	Trial,
-	UseCaseInfo,
-	Versions,
-} from './types';
 
 type UseCaseOf<P> = P extends `/api/v1/${infer U}/incremental/metrics` ? U : never;
 /** The use cases the API had when the client was generated ("tfd" | "eta" | "ecci"). */
 export type UseCase = UseCaseOf<keyof paths>;
+/** An event as the user wrote it: the API checks it, and says what is wrong in its own words. */
 export type Event = Record<string, unknown>;
 export type SqlRequest = components['schemas']['SqlRequest'];
+
+type EventPath = `/api/v1/${UseCase}/${'incremental/predict' | 'batch/predict' | 'batch/explain'}`;
+/** The API's paths as this client sends them: an event goes unchecked (the API checks it), so
+ * the routes that take events take any {@link Event} here; everything else is as generated. */
+type Sent = {
+	[P in keyof paths]: P extends EventPath
+		? Omit<paths[P], 'post'> & {
+				post: Omit<paths[P]['post'], 'requestBody'> & {
+					requestBody: { content: { 'application/json': Event | Event[] } };
+				};
+			}
+		: paths[P];
+};
 
 export class ApiError extends Error {
 	constructor(
@@ -79,24 +77,25 @@ export interface ClientOptions {
 	token?: () => string | null | undefined;
 }
 
-type Answer = { data?: unknown; error?: unknown; response: Response };
+/** What openapi-fetch answers: the declared answer, or the error's body. */
+type Answer<Data> = { data?: Data; error?: unknown; response: Response };
 
 export function makeApi(options: ClientOptions = {}) {
 	const fetcher = options.fetch ?? ((...args: Parameters<typeof fetch>) => globalThis.fetch(...args));
-	const client = createClient<paths>({ baseUrl: options.baseUrl ?? '', fetch: fetcher });
+	const client = createClient<Sent>({ baseUrl: options.baseUrl ?? '', fetch: fetcher });
 
-	async function call<T>(request: () => Promise<Answer>): Promise<T> {
-		let answer: Answer;
+	async function call<Data>(request: () => Promise<Answer<Data>>): Promise<Data> {
+		let answer: Answer<Data>;
 		try {
 			answer = await request();
 		} catch (exc) {
 			const why = exc instanceof Error ? exc.message : String(exc);
 			throw new ApiError(0, `the API does not answer (${why})`);
 		}
-		if (answer.error !== undefined || !answer.response.ok) {
+		if (answer.error !== undefined || !answer.response.ok || answer.data === undefined) {
 			throw errorFrom(answer.response.status, answer.error, answer.response.statusText);
 		}
-		return answer.data as T;
+		return answer.data;
 	}
 
 	function auth(): { headers: Record<string, string> } {
@@ -104,47 +103,35 @@ export function makeApi(options: ClientOptions = {}) {
 		return { headers: token ? { Authorization: `Bearer ${token}` } : {} };
 	}
 
-	const path = <Rest extends string>(uc: UseCase, rest: Rest) => `/api/v1/${uc}/${rest}` as `/api/v1/${UseCase}/${Rest}`;
+	const path = <Rest extends string>(uc: UseCase, rest: Rest): `/api/v1/${UseCase}/${Rest}` => `/api/v1/${uc}/${rest}`;
 
 	return {
-		usecases: () => call<{ usecases: UseCaseInfo[] }>(() => client.GET('/api/v1/usecases')),
-		health: () => call<Health>(() => client.GET('/api/v1/health')),
-		sql: (body: SqlRequest) => call<SqlResult>(() => client.POST('/api/v1/sql', { body })),
-		sample: (uc: UseCase) => call<Event>(() => client.GET(path(uc, 'sample'))),
-		model: (uc: UseCase) => call<ModelInfo>(() => client.GET(path(uc, 'model'))),
-		metrics: (uc: UseCase) =>
-			call<{ usecase: string; learners: LearnerStatus[] }>(() => client.GET(path(uc, 'incremental/metrics'))),
+		usecases: () => call(() => client.GET('/api/v1/usecases')),
+		health: () => call(() => client.GET('/api/v1/health')),
+		sql: (body: SqlRequest) => call(() => client.POST('/api/v1/sql', { body })),
+		sample: (uc: UseCase) => call(() => client.GET(path(uc, 'sample'))),
+		model: (uc: UseCase) => call(() => client.GET(path(uc, 'model'))),
+		metrics: (uc: UseCase) => call(() => client.GET(path(uc, 'incremental/metrics'))),
 		predict: (uc: UseCase, kind: 'incremental' | 'batch', event: Event) =>
-			call<PredictAnswer>(() =>
-				client.POST(path(uc, `${kind}/predict`), { body: event as never }),
-			),
-		explain: (uc: UseCase, event: Event) =>
-			call<ExplainAnswer>(() => client.POST(path(uc, 'batch/explain'), { body: event as never })),
+			call(() => client.POST(path(uc, `${kind}/predict`), { body: event })),
+		explain: (uc: UseCase, event: Event) => call(() => client.POST(path(uc, 'batch/explain'), { body: event })),
 		control: (uc: UseCase, action: 'start' | 'stop' | 'reset') =>
-			call<LearnerControl>(() => client.POST(path(uc, `incremental/${action}`), auth())),
-		links: () => call<Links>(() => client.GET('/api/v1/links')),
-		sqlTables: () => call<{ tables: SqlTable[] }>(() => client.GET('/api/v1/sql/tables')),
-		versions: (uc: UseCase) => call<Versions>(() => client.GET(path(uc, 'batch/versions'))),
+			call(() => client.POST(path(uc, `incremental/${action}`), auth())),
+		links: () => call(() => client.GET('/api/v1/links')),
+		sqlTables: () => call(() => client.GET('/api/v1/sql/tables')),
+		versions: (uc: UseCase) => call(() => client.GET(path(uc, 'batch/versions'))),
 		promote: (uc: UseCase, version: number) =>
-			call<{ champion: number }>(() => client.POST(path(uc, 'batch/promote'), { body: { version }, ...auth() })),
-		rollback: (uc: UseCase) => call<{ champion: number }>(() => client.POST(path(uc, 'batch/rollback'), auth())),
+			call(() => client.POST(path(uc, 'batch/promote'), { body: { version }, ...auth() })),
+		rollback: (uc: UseCase) => call(() => client.POST(path(uc, 'batch/rollback'), auth())),
 		startSweep: (uc: UseCase, trials: number, maxRows?: number | null) =>
-			call<{ job_id: string; trials: number }>(() =>
-				client.POST(path(uc, 'batch/sweeps'), { body: { trials, max_rows: maxRows ?? null }, ...auth() }),
-			),
-		sweeps: (uc: UseCase) => call<{ sweeps: SweepJob[] }>(() => client.GET(path(uc, 'batch/sweeps'))),
+			call(() => client.POST(path(uc, 'batch/sweeps'), { body: { trials, max_rows: maxRows ?? null }, ...auth() })),
+		sweeps: (uc: UseCase) => call(() => client.GET(path(uc, 'batch/sweeps'))),
 		sweep: (uc: UseCase, jobId: string) =>
-			call<SweepStatus>(() =>
-				client.GET(`/api/v1/${uc}/batch/sweeps/{job_id}` as `/api/v1/${UseCase}/batch/sweeps/{job_id}`, {
-					params: { path: { job_id: jobId } },
-				} as never),
-			),
+			call(() => client.GET(path(uc, 'batch/sweeps/{job_id}'), { params: { path: { job_id: jobId } } })),
 		trials: (uc: UseCase, sweep?: string | null) =>
-			call<{ primary_metric: string; trials: Trial[] }>(() =>
-				client.GET(path(uc, 'batch/trials'), { params: { query: sweep ? { sweep } : {} } } as never),
-			),
+			call(() => client.GET(path(uc, 'batch/trials'), { params: { query: sweep ? { sweep } : {} } })),
 		evaluation: (uc: UseCase, rows = 2000) =>
-			call<Evaluation>(() => client.GET(path(uc, 'batch/evaluation'), { params: { query: { rows } } } as never)),
+			call(() => client.GET(path(uc, 'batch/evaluation'), { params: { query: { rows } } })),
 	};
 }
 

@@ -1168,6 +1168,127 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** BatchHealth */
+        BatchHealth: {
+            /**
+             * Reason
+             * @description why no champion is served (only then)
+             */
+            reason?: string | null;
+            /** Version */
+            version: number | null;
+        };
+        /**
+         * Champion
+         * @description The batch model served; without one, the reason.
+         */
+        Champion: {
+            /** Checked At */
+            checked_at?: number | null;
+            /** Feature Importance */
+            feature_importance?: {
+                [key: string]: number;
+            } | null;
+            /** Metrics */
+            metrics?: {
+                [key: string]: number;
+            } | null;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * Refused
+             * @description versions whose files failed their signature
+             */
+            refused: {
+                [key: string]: string;
+            };
+            /** Run Id */
+            run_id?: string | null;
+            /** Version */
+            version: number | null;
+        };
+        /** ChampionMoved */
+        ChampionMoved: {
+            /**
+             * Champion
+             * @description the champion's version now
+             */
+            champion: number;
+            /** Usecase */
+            usecase: string;
+        };
+        /** CheckpointAge */
+        CheckpointAge: {
+            /** Age S */
+            age_s: number;
+            /** Version */
+            version: number;
+        };
+        /** CheckpointStatus */
+        CheckpointStatus: {
+            /** Age S */
+            age_s?: number | null;
+            /** Bytes */
+            bytes?: number | null;
+            /**
+             * Seconds
+             * @description how long the last checkpoint took
+             */
+            seconds?: number | null;
+            /** Version */
+            version?: number | null;
+        };
+        /**
+         * ClassificationView
+         * @description The confusion matrix at the decision threshold; ROC and precision–recall curves when
+         *     both classes occur.
+         */
+        ClassificationView: {
+            confusion: components["schemas"]["Confusion"];
+            /** Positives */
+            positives: number;
+            /** Pr */
+            pr?: components["schemas"]["PrPoint"][] | null;
+            /** Roc */
+            roc?: components["schemas"]["RocPoint"][] | null;
+            /** Threshold */
+            threshold: number;
+        };
+        /** ClusteringView */
+        ClusteringView: {
+            /** Explained Variance */
+            explained_variance?: number[] | null;
+            /** Projection */
+            projection?: components["schemas"]["ProjectedPoint"][] | null;
+            /**
+             * Sizes
+             * @description cluster → events
+             */
+            sizes: {
+                [key: string]: number;
+            };
+        };
+        /** Column */
+        Column: {
+            /** Name */
+            name: string;
+            /**
+             * Type
+             * @description the DuckDB type
+             */
+            type: string;
+        };
+        /** Confusion */
+        Confusion: {
+            /** Fn */
+            fn: number;
+            /** Fp */
+            fp: number;
+            /** Tn */
+            tn: number;
+            /** Tp */
+            tp: number;
+        };
         /** Delivery */
         Delivery: {
             /** Dest Lat */
@@ -1265,6 +1386,348 @@ export interface components {
              */
             weather: "clear" | "cloudy" | "rain" | "storm" | "fog";
         };
+        /** DependencyHealth */
+        DependencyHealth: {
+            /**
+             * Detail
+             * @description what is wrong (only when not ok)
+             */
+            detail?: string | null;
+            /**
+             * Ms
+             * @description how long the probe took (not for Ray)
+             */
+            ms?: number | null;
+            /** Ok */
+            ok: boolean;
+        };
+        /** EcciBatchAnswer */
+        EcciBatchAnswer: {
+            /**
+             * Cached
+             * @description answered from the prediction cache
+             */
+            cached: boolean;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["EcciPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EcciBatchListAnswer */
+        EcciBatchListAnswer: {
+            /** Cached */
+            cached: boolean[];
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["EcciPrediction"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EcciExplanation */
+        EcciExplanation: {
+            /** Contributions */
+            contributions: {
+                [key: string]: number;
+            };
+            /**
+             * Explained As
+             * @description what the contributions are (SHAP values, …)
+             */
+            explained_as: string;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["EcciPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EcciIncrementalAnswer */
+        EcciIncrementalAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            prediction: components["schemas"]["EcciPrediction"];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /** EcciIncrementalListAnswer */
+        EcciIncrementalListAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["EcciPrediction"][];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * EcciPrediction
+         * @description What the models of ecci (E-commerce customer interactions) answer for one event.
+         */
+        EcciPrediction: {
+            /**
+             * Cluster
+             * @description the cluster id (None: no cluster yet)
+             */
+            cluster: number | null;
+        };
+        /** EtaBatchAnswer */
+        EtaBatchAnswer: {
+            /**
+             * Cached
+             * @description answered from the prediction cache
+             */
+            cached: boolean;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["EtaPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EtaBatchListAnswer */
+        EtaBatchListAnswer: {
+            /** Cached */
+            cached: boolean[];
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["EtaPrediction"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EtaExplanation */
+        EtaExplanation: {
+            /** Contributions */
+            contributions: {
+                [key: string]: number;
+            };
+            /**
+             * Explained As
+             * @description what the contributions are (SHAP values, …)
+             */
+            explained_as: string;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["EtaPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** EtaIncrementalAnswer */
+        EtaIncrementalAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            prediction: components["schemas"]["EtaPrediction"];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /** EtaIncrementalListAnswer */
+        EtaIncrementalListAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["EtaPrediction"][];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * EtaPrediction
+         * @description What the models of eta (Estimated time of arrival) answer for one event.
+         */
+        EtaPrediction: {
+            /**
+             * Travel Seconds
+             * @description the predicted value
+             */
+            travel_seconds: number;
+        };
+        /**
+         * Evaluation
+         * @description The champion on the newest events of the lake, beside the oracle, with its task's view
+         *     (under the task's name).
+         */
+        Evaluation: {
+            classification?: components["schemas"]["ClassificationView"] | null;
+            clustering?: components["schemas"]["ClusteringView"] | null;
+            /** Oracle */
+            oracle: {
+                [key: string]: number;
+            } | null;
+            regression?: components["schemas"]["RegressionView"] | null;
+            /** Rows */
+            rows: number;
+            /** Scores */
+            scores: {
+                [key: string]: number;
+            };
+            /** Task */
+            task: string;
+            /** Usecase */
+            usecase: string;
+            /** Version */
+            version: number;
+        };
+        /** FallbackCopy */
+        FallbackCopy: {
+            /** Learned */
+            learned: number;
+            /** Version */
+            version: number;
+        };
+        /** Feature */
+        Feature: {
+            /** Doc */
+            doc: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "numeric" | "categorical";
+            /** Name */
+            name: string;
+        };
+        /**
+         * Feedback
+         * @description Labelled events accepted: where each was written (in order).
+         */
+        Feedback: {
+            /** Accepted */
+            accepted: number;
+            /** Offsets */
+            offsets: components["schemas"]["Placed"][];
+            /** Topic */
+            topic: string;
+            /** Usecase */
+            usecase: string;
+        };
         /**
          * FieldError
          * @description One bad field of one event: where, what, and (shortened) what was given.
@@ -1282,10 +1745,64 @@ export interface components {
             /** Message */
             message: string;
         };
+        /** Gate */
+        Gate: {
+            /** Candidate Score */
+            candidate_score: number;
+            /** Champion Score */
+            champion_score: number | null;
+            /** Champion Version */
+            champion_version: number | null;
+            /** Decision */
+            decision: string;
+            /** Metric */
+            metric: string;
+            /** Version */
+            version: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** Health */
+        Health: {
+            /** Dependencies */
+            dependencies: {
+                [key: string]: components["schemas"]["DependencyHealth"];
+            };
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ok" | "degraded";
+            /** Usecases */
+            usecases: {
+                [key: string]: components["schemas"]["UseCaseHealth"];
+            };
+        };
+        /** Histogram */
+        Histogram: {
+            /** Counts */
+            counts: number[];
+            /** Edges */
+            edges: number[];
+        };
+        /** IncrementalHealth */
+        IncrementalHealth: {
+            /**
+             * Fallback Versions
+             * @description shard → checkpoint copy's version
+             */
+            fallback_versions: {
+                [key: string]: number;
+            };
+            /** Learners Running */
+            learners_running: number;
+            /** Serving */
+            serving: boolean;
+            /** Shards */
+            shards: number;
         };
         /** Interaction */
         Interaction: {
@@ -1334,6 +1851,220 @@ export interface components {
              */
             timestamp: string;
         };
+        /** LakeTable */
+        LakeTable: {
+            /** Columns */
+            columns: components["schemas"]["Column"][];
+            /** Files */
+            files: number;
+            /** Name */
+            name: string;
+            /** Partition By */
+            partition_by: string[];
+            /** Rows */
+            rows: number;
+            /**
+             * Version
+             * @description the Delta table's version
+             */
+            version: number;
+        };
+        /** LakeTables */
+        LakeTables: {
+            /** Tables */
+            tables: components["schemas"]["LakeTable"][];
+        };
+        /** LearnerReset */
+        LearnerReset: {
+            /**
+             * Checkpoint
+             * @constant
+             */
+            checkpoint: "deleted";
+            /** Shard */
+            shard: number;
+            /**
+             * Snapshots
+             * @constant
+             */
+            snapshots: "retired";
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * LearnerStatus
+         * @description One learner shard as it reports itself; a learner that does not run reports its stored
+         *     checkpoint instead, and a stopped one says whether this call stopped it.
+         */
+        LearnerStatus: {
+            checkpoint?: components["schemas"]["CheckpointStatus"] | null;
+            /** Checkpoint Error */
+            checkpoint_error?: string | null;
+            /** Checkpoint Failures */
+            checkpoint_failures?: number | null;
+            /** Checkpoint Seconds */
+            checkpoint_seconds?: number | null;
+            /** Checkpoint Share */
+            checkpoint_share?: number | null;
+            /** Dead Lettered */
+            dead_lettered?: number | null;
+            /** Error */
+            error?: string | null;
+            /** Events Per S */
+            events_per_s?: number | null;
+            /** First Event At */
+            first_event_at?: number | null;
+            /**
+             * Lag
+             * @description partition → events not read yet
+             */
+            lag?: {
+                [key: string]: number;
+            } | null;
+            /** Last Event At */
+            last_event_at?: number | null;
+            /** Learned */
+            learned?: number | null;
+            metrics?: components["schemas"]["PrequentialReport"] | null;
+            /** Model Errors */
+            model_errors?: number | null;
+            /**
+             * Offsets
+             * @description partition → next offset to read
+             */
+            offsets?: {
+                [key: string]: number;
+            } | null;
+            /** Refused */
+            refused?: string | null;
+            /** Restored From */
+            restored_from?: string | null;
+            /** Restoring */
+            restoring?: boolean | null;
+            /** Running */
+            running: boolean;
+            /** Shard */
+            shard: number;
+            snapshot?: components["schemas"]["SnapshotStatus"] | null;
+            /** Stopped */
+            stopped?: boolean | null;
+            /** Usecase */
+            usecase: string;
+            /** Waiting For */
+            waiting_for?: string | null;
+        };
+        /** Learners */
+        Learners: {
+            /** Learners */
+            learners: components["schemas"]["LearnerStatus"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** LearnersReset */
+        LearnersReset: {
+            /** Learners */
+            learners: components["schemas"]["LearnerReset"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * Links
+         * @description Where the stack's own consoles are.
+         */
+        Links: {
+            /** Mlflow */
+            mlflow: string;
+            /** Prometheus */
+            prometheus: string;
+            /** Ray Dashboard */
+            ray_dashboard: string;
+        };
+        /** ModelInfo */
+        ModelInfo: {
+            batch: components["schemas"]["Champion"];
+            /** Features */
+            features: components["schemas"]["Feature"][];
+            incremental: components["schemas"]["OnlineModel"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** OnlineModel */
+        OnlineModel: {
+            /**
+             * Checkpoints
+             * @description shard → its latest checkpoint
+             */
+            checkpoints: {
+                [key: string]: components["schemas"]["CheckpointAge"];
+            };
+            /**
+             * Fallback
+             * @description shard → this replica's copy
+             */
+            fallback: {
+                [key: string]: components["schemas"]["FallbackCopy"];
+            };
+            /** Model */
+            model: string;
+            /** Params */
+            params: {
+                [key: string]: number | string | boolean | null;
+            };
+        };
+        /** Placed */
+        Placed: {
+            /** Offset */
+            offset: number;
+            /** Partition */
+            partition: number;
+        };
+        /** PrPoint */
+        PrPoint: {
+            /** Precision */
+            precision: number;
+            /** Recall */
+            recall: number;
+            /** Threshold */
+            threshold: number | null;
+        };
+        /** PredictedPoint */
+        PredictedPoint: {
+            /** Actual */
+            actual: number;
+            /** Predicted */
+            predicted: number;
+        };
+        /**
+         * PrequentialReport
+         * @description Test-then-train metrics: over every event, over the recent ones, and the oracle's.
+         */
+        PrequentialReport: {
+            /** Events */
+            events: number;
+            /**
+             * N Clusters
+             * @description clustering only
+             */
+            n_clusters?: number | null;
+            /** Oracle */
+            oracle: {
+                [key: string]: number;
+            } | null;
+            /** Overall */
+            overall: {
+                [key: string]: number;
+            };
+            /** Primary */
+            primary: string;
+            /** Recent */
+            recent: {
+                [key: string]: number;
+            };
+            /** Share Of Oracle */
+            share_of_oracle: {
+                [key: string]: number;
+            };
+        };
         /**
          * Problem
          * @description Every error answer: a message, or one entry per bad field (422).
@@ -1342,6 +2073,17 @@ export interface components {
             /** Detail */
             detail: string | components["schemas"]["FieldError"][];
         };
+        /** ProjectedPoint */
+        ProjectedPoint: {
+            /** Cluster */
+            cluster: number;
+            /** Segment */
+            segment: string;
+            /** X */
+            x: number;
+            /** Y */
+            y: number;
+        };
         /** PromoteRequest */
         PromoteRequest: {
             /**
@@ -1349,6 +2091,34 @@ export interface components {
              * @description the registered version to make champion
              */
             version: number;
+        };
+        /** RegressionView */
+        RegressionView: {
+            /** Mean Residual */
+            mean_residual: number;
+            /** Points */
+            points: components["schemas"]["PredictedPoint"][];
+            residuals: components["schemas"]["Histogram"];
+        };
+        /** RocPoint */
+        RocPoint: {
+            /** Fpr */
+            fpr: number;
+            /** Threshold */
+            threshold: number | null;
+            /** Tpr */
+            tpr: number;
+        };
+        /** SnapshotStatus */
+        SnapshotStatus: {
+            /** At */
+            at?: number | null;
+            /** Bytes */
+            bytes?: number | null;
+            /** Error */
+            error?: string | null;
+            /** Version */
+            version?: number | null;
         };
         /** SqlRequest */
         SqlRequest: {
@@ -1363,6 +2133,108 @@ export interface components {
              */
             sql: string;
         };
+        /** SqlResult */
+        SqlResult: {
+            /** Columns */
+            columns: string[];
+            /** Row Count */
+            row_count: number;
+            /**
+             * Rows
+             * @description one object per row, keyed by column
+             */
+            rows: {
+                [key: string]: unknown;
+            }[];
+            /** Seconds */
+            seconds: number;
+            /**
+             * Truncated
+             * @description more rows existed than the row limit
+             */
+            truncated: boolean;
+        };
+        /** SweepJob */
+        SweepJob: {
+            /** End Time */
+            end_time: number | null;
+            /** Entrypoint */
+            entrypoint: string;
+            /** Job Id */
+            job_id: string;
+            /** Message */
+            message: string | null;
+            /** Start Time */
+            start_time: number | null;
+            /**
+             * Status
+             * @description the Ray job's status: PENDING, RUNNING, SUCCEEDED, …
+             */
+            status: string;
+        };
+        /** SweepJobs */
+        SweepJobs: {
+            /** Sweeps */
+            sweeps: components["schemas"]["SweepJob"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** SweepOutcome */
+        SweepOutcome: {
+            /** Best Config */
+            best_config: {
+                [key: string]: number | string | boolean | null;
+            };
+            /** Best Valid */
+            best_valid: {
+                [key: string]: number;
+            };
+            gate: components["schemas"]["Gate"];
+            /** Holdout */
+            holdout: {
+                [key: string]: number;
+            };
+            /** Oracle */
+            oracle: {
+                [key: string]: number;
+            } | null;
+            /**
+             * Rows
+             * @description rows in train, valid and holdout
+             */
+            rows: {
+                [key: string]: number;
+            };
+            /** Seconds */
+            seconds: number;
+            /** Trials */
+            trials: number;
+            /** Usecase */
+            usecase: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SweepProgress
+         * @description One finished trial; the primary metric's value is under its own name (the one key not
+         *     declared here, passed on as the sweep wrote it).
+         */
+        SweepProgress: {
+            /** Done */
+            done: number;
+            /** Rounds */
+            rounds?: number | null;
+            /** Stopped Early */
+            stopped_early?: boolean | null;
+            /** Total */
+            total: number;
+            /** Trial */
+            trial?: string | null;
+            /** Valid Loss */
+            valid_loss?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** SweepRequest */
         SweepRequest: {
             /**
@@ -1376,6 +2248,191 @@ export interface components {
              * @default 8
              */
             trials: number;
+        };
+        /** SweepStarted */
+        SweepStarted: {
+            /** Job Id */
+            job_id: string;
+            /** Trials */
+            trials: number;
+            /** Usecase */
+            usecase: string;
+        };
+        /** SweepStatus */
+        SweepStatus: {
+            /** Done */
+            done: number;
+            /** End Time */
+            end_time: number | null;
+            /** Entrypoint */
+            entrypoint: string;
+            /** Job Id */
+            job_id: string;
+            /** Message */
+            message: string | null;
+            /** Progress */
+            progress: components["schemas"]["SweepProgress"][];
+            result: components["schemas"]["SweepOutcome"] | null;
+            /**
+             * Said
+             * @description the last lines the sweep wrote for people
+             */
+            said: string[];
+            /** Start Time */
+            start_time: number | null;
+            /**
+             * Status
+             * @description the Ray job's status: PENDING, RUNNING, SUCCEEDED, …
+             */
+            status: string;
+            /**
+             * Sweep
+             * @description the sweep's id, which tags its trials
+             */
+            sweep: string | null;
+            /** Total */
+            total: number | null;
+            /** Usecase */
+            usecase: string;
+        };
+        /** TfdBatchAnswer */
+        TfdBatchAnswer: {
+            /**
+             * Cached
+             * @description answered from the prediction cache
+             */
+            cached: boolean;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["TfdPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** TfdBatchListAnswer */
+        TfdBatchListAnswer: {
+            /** Cached */
+            cached: boolean[];
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["TfdPrediction"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** TfdExplanation */
+        TfdExplanation: {
+            /** Contributions */
+            contributions: {
+                [key: string]: number;
+            };
+            /**
+             * Explained As
+             * @description what the contributions are (SHAP values, …)
+             */
+            explained_as: string;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "batch";
+            /** Model Version */
+            model_version: number;
+            prediction: components["schemas"]["TfdPrediction"];
+            /** Usecase */
+            usecase: string;
+        };
+        /** TfdIncrementalAnswer */
+        TfdIncrementalAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            prediction: components["schemas"]["TfdPrediction"];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /** TfdIncrementalListAnswer */
+        TfdIncrementalListAnswer: {
+            /** Checkpoint Age S */
+            checkpoint_age_s: number | null;
+            /**
+             * Kind
+             * @constant
+             */
+            kind: "incremental";
+            /**
+             * Learned
+             * @description events the answering shards have learned
+             */
+            learned: number;
+            /**
+             * Model Version
+             * @description the oldest checkpoint version among the shards asked
+             */
+            model_version: number;
+            /** Predictions */
+            predictions: components["schemas"]["TfdPrediction"][];
+            /**
+             * Shards
+             * @description shards that answered
+             */
+            shards: number;
+            /**
+             * Source
+             * @description who answered: learner, checkpoint, or checkpoint+learner
+             */
+            source: string;
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * TfdPrediction
+         * @description What the models of tfd (Transaction fraud detection) answer for one event.
+         */
+        TfdPrediction: {
+            /**
+             * Is Fraud
+             * @description the decision: probability >= 0.15
+             */
+            is_fraud: boolean;
+            /**
+             * Probability
+             * @description of the positive class
+             */
+            probability: number;
         };
         /** Transaction */
         Transaction: {
@@ -1514,6 +2571,76 @@ export interface components {
             /** User Id */
             user_id: string;
         };
+        /** Trial */
+        Trial: {
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /** Params */
+            params: {
+                [key: string]: string;
+            };
+            /** Run Id */
+            run_id: string;
+            /** Start Time */
+            start_time: number;
+            /** Status */
+            status: string;
+            /** Sweep */
+            sweep: string | null;
+        };
+        /** Trials */
+        Trials: {
+            /** Primary Metric */
+            primary_metric: string;
+            /** Trials */
+            trials: components["schemas"]["Trial"][];
+            /** Usecase */
+            usecase: string;
+        };
+        /** UseCaseHealth */
+        UseCaseHealth: {
+            batch: components["schemas"]["BatchHealth"];
+            incremental: components["schemas"]["IncrementalHealth"];
+        };
+        /**
+         * UseCaseInfo
+         * @description A use case: its task (with the task's parameters), target, entity key, topic, features.
+         */
+        UseCaseInfo: {
+            /**
+             * Beta
+             * @description F-beta's beta (classification only)
+             */
+            beta?: number | null;
+            /**
+             * Decision Threshold
+             * @description where answers are decisions
+             */
+            decision_threshold: number | null;
+            /** Features */
+            features: components["schemas"]["Feature"][];
+            /** Key */
+            key: string;
+            /** Name */
+            name: string;
+            /** Primary Metric */
+            primary_metric: string;
+            /** Target */
+            target: string | null;
+            /** Task */
+            task: string;
+            /** Title */
+            title: string;
+            /** Topic */
+            topic: string;
+        };
+        /** UseCases */
+        UseCases: {
+            /** Usecases */
+            usecases: components["schemas"]["UseCaseInfo"][];
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -1526,6 +2653,50 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /**
+         * Version
+         * @description A registered version: holdout scores, share of the oracle, aliases, the gate's decision.
+         */
+        Version: {
+            /** Aliases */
+            aliases: string[];
+            /** Created */
+            created: number;
+            /**
+             * Gate
+             * @description promoted, rejected or first (None: not gated)
+             */
+            gate: string | null;
+            /** Gate Champion Score */
+            gate_champion_score: number | null;
+            /** Gate Champion Version */
+            gate_champion_version: number | null;
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /** Params */
+            params: string | null;
+            /** Run Id */
+            run_id: string;
+            /** Share Of Oracle */
+            share_of_oracle: number | null;
+            /** Version */
+            version: number;
+        };
+        /** Versions */
+        Versions: {
+            /** Higher Is Better */
+            higher_is_better: boolean;
+            /** Model */
+            model: string;
+            /** Primary Metric */
+            primary_metric: string;
+            /** Usecase */
+            usecase: string;
+            /** Versions */
+            versions: components["schemas"]["Version"][];
         };
     };
     responses: never;
@@ -1554,9 +2725,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Evaluation"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -1598,9 +2767,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EcciExplanation"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -1660,7 +2827,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EcciBatchAnswer"] | components["schemas"]["EcciBatchListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -1720,9 +2887,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -1778,9 +2943,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -1818,9 +2981,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepJobs"];
                 };
             };
             /** @description no model to answer yet, with the reason */
@@ -1853,9 +3014,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStarted"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -1913,9 +3072,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStatus"];
                 };
             };
             /** @description no such version, job or use case */
@@ -1965,9 +3122,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Trials"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -2005,9 +3160,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Versions"];
                 };
             };
         };
@@ -2031,7 +3184,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Feedback"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2087,9 +3240,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
         };
@@ -2113,7 +3264,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EcciIncrementalAnswer"] | components["schemas"]["EcciIncrementalListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2169,9 +3320,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["LearnersReset"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -2218,9 +3367,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -2258,9 +3405,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -2298,9 +3443,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ModelInfo"];
                 };
             };
         };
@@ -2320,9 +3463,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Interaction"];
                 };
             };
         };
@@ -2345,9 +3486,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Evaluation"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -2389,9 +3528,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["EtaExplanation"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2451,7 +3588,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EtaBatchAnswer"] | components["schemas"]["EtaBatchListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2511,9 +3648,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2569,9 +3704,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -2609,9 +3742,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepJobs"];
                 };
             };
             /** @description no model to answer yet, with the reason */
@@ -2644,9 +3775,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStarted"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2704,9 +3833,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStatus"];
                 };
             };
             /** @description no such version, job or use case */
@@ -2756,9 +3883,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Trials"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -2796,9 +3921,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Versions"];
                 };
             };
         };
@@ -2822,7 +3945,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Feedback"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2878,9 +4001,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
         };
@@ -2904,7 +4025,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["EtaIncrementalAnswer"] | components["schemas"]["EtaIncrementalListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -2960,9 +4081,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["LearnersReset"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3009,9 +4128,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3049,9 +4166,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3089,9 +4204,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ModelInfo"];
                 };
             };
         };
@@ -3111,9 +4224,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Delivery"];
                 };
             };
         };
@@ -3133,9 +4244,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -3155,9 +4264,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["Links"];
                 };
             };
         };
@@ -3181,9 +4288,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SqlResult"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3230,9 +4335,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["LakeTables"];
                 };
             };
             /** @description no model to answer yet, with the reason */
@@ -3264,9 +4367,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Evaluation"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -3308,9 +4409,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["TfdExplanation"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3370,7 +4469,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TfdBatchAnswer"] | components["schemas"]["TfdBatchListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3430,9 +4529,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3488,9 +4585,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChampionMoved"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3528,9 +4623,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepJobs"];
                 };
             };
             /** @description no model to answer yet, with the reason */
@@ -3563,9 +4656,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStarted"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3623,9 +4714,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SweepStatus"];
                 };
             };
             /** @description no such version, job or use case */
@@ -3675,9 +4764,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Trials"];
                 };
             };
             /** @description invalid events: one entry per bad field */
@@ -3715,9 +4802,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Versions"];
                 };
             };
         };
@@ -3741,7 +4826,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["Feedback"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3797,9 +4882,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
         };
@@ -3823,7 +4906,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["TfdIncrementalAnswer"] | components["schemas"]["TfdIncrementalListAnswer"];
                 };
             };
             /** @description the body is not JSON (or, for SQL, the statement is refused) */
@@ -3879,9 +4962,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["LearnersReset"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3928,9 +5009,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -3968,9 +5047,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Learners"];
                 };
             };
             /** @description a control route without the bearer token (when RTML_API_TOKEN is set) */
@@ -4008,9 +5085,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ModelInfo"];
                 };
             };
         };
@@ -4030,9 +5105,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["Transaction"];
                 };
             };
         };
@@ -4052,9 +5125,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["UseCases"];
                 };
             };
         };
