@@ -226,7 +226,9 @@ class MlflowSnapshots:
     def _run(self, usecase: str, shard: int, create: bool) -> Any | None:
         runs = self.client.search_runs(
             [self._experiment_id()],
-            filter_string=f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'",
+            filter_string=(
+                f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'"
+            ),
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )

@@ -1,4 +1,4 @@
-"""Request bodies: the spec's own pydantic event schema, read with a size limit, one error per field.
+"""Request bodies: the spec's pydantic event schema, read with a size limit, one error per field.
 
 A predict request is one event or a list of events. Its schema is the use case's event schema
 with the target made optional (a client asking for a prediction does not know the label); a learn
