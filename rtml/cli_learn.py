@@ -172,7 +172,8 @@ def _running(row: dict) -> str:
 
 @app.command()
 def reset(usecase: UsecaseArg) -> None:
-    """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest event."""
+    """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest
+    event."""
     from rtml.checkpoint import forget
 
     names = usecase_names(usecase)

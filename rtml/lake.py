@@ -9,7 +9,7 @@ Layout under the lake's root (a local folder, or ``s3://bucket/prefix``)::
 
     bronze/<usecase>/      one Delta table per use case, partitioned by event_date
     quarantine/            events that failed their schema, with the reason, by usecase
-    predictions/<usecase>/ batch scores of the champion (``jobs/score.py``), table <usecase>_predictions
+    predictions/<usecase>/ the champion's scores (``jobs/batch_score.py``): <usecase>_predictions
     _checkpoints/<usecase> Spark's streaming checkpoints (offsets + commits)
 """
 
@@ -160,7 +160,7 @@ class Lake:
     def query(
         self, sql: str, params: Sequence[object] | dict[str, object] | None = None
     ) -> pa.Table:
-        """Run trusted SQL (rtml's own code) over the lake; user SQL goes through :mod:`rtml.sql`."""
+        """Run rtml's own (trusted) SQL over the lake; user SQL goes through :mod:`rtml.sql`."""
         with self.connect() as con:
             return con.sql(sql, params=params).to_arrow_table()
 

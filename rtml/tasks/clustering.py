@@ -256,7 +256,7 @@ ClusterView = tuple[dict[str, float], dict[Any, dict[str, float]]]
 
 
 def cluster_view(model: Any, x: dict[str, Any]) -> ClusterView:
-    """A clustering pipeline's view of ``x``: the point as its clusterer sees it, and the centres."""
+    """A clustering pipeline's view of ``x``: the point as its clusterer sees it and the centres."""
     return model.transform_one(x), model[-1].centers
 
 
