@@ -75,7 +75,8 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
     )
     verdict.expect(
         status.get("restored_from") == "mlflow snapshot" and status.get("learned") == learned,
-        f"after refusing Redis the learner restored {status.get('restored_from')!r} with {status.get('learned')} events",
+        f"after refusing Redis the learner restored {status.get('restored_from')!r} "
+        f"with {status.get('learned')} events",
     )
     handle = learner.find(USECASE)
     ray.kill(handle, no_restart=True)
