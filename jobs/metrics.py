@@ -9,7 +9,7 @@ from functools import lru_cache
 from ray.util import metrics
 
 #: Seconds: a quick sweep on little data (~30 s) to a long one on a big table (2 h).
-DURATION_BOUNDARIES = [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
+DURATION_BOUNDARIES: list[float] = [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
 #: Ray pushes a worker's metrics to its node's agent every few seconds
 #: (``metrics_report_interval_ms``, 10 s by default): a driver that exits at once would take its
 #: last values with it.
