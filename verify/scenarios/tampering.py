@@ -79,11 +79,14 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
         f"with {status.get('learned')} events",
     )
     handle = learner.find(USECASE)
-    ray.kill(handle, no_restart=True)
+    if handle is not None:
+        ray.kill(handle, no_restart=True)
 
     # 2. Redis and the snapshot altered: the learner refuses both and stays stopped, saying why.
     snapshots = MlflowSnapshots.of(settings)
-    run = snapshots._run(USECASE, 0, create=False)
+    run = snapshots._find_run(USECASE, 0)
+    if run is None:
+        raise RuntimeError(f"the {USECASE} learner has no MLflow snapshot run to alter")
     slot = run.data.tags["rtml.snapshot_slot"]
     import tempfile
     from pathlib import Path
