@@ -147,9 +147,9 @@ class Incremental:
         good = [a for a in answers if isinstance(a, ShardAnswer)]
         for a in answers:
             if not isinstance(a, (ShardAnswer, NoModel)):
-                raise a  # type: ignore[misc]
+                raise a
         if not good:
-            raise next(a for a in answers if isinstance(a, NoModel))  # type: ignore[misc]
+            raise next(a for a in answers if isinstance(a, NoModel))
         return {
             "predictions": [
                 self._combine([a.predictions[i] for a in good]) for i in range(len(xs))
