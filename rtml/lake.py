@@ -9,7 +9,7 @@ Layout under the lake's root (a local folder, or ``s3://bucket/prefix``)::
 
     bronze/<usecase>/      one Delta table per use case, partitioned by event_date
     quarantine/            events that failed their schema, with the reason, by usecase
-    predictions/<usecase>/ the champion's scores (``jobs/batch_score.py``): <usecase>_predictions
+    predictions/<usecase>/ the champion's batch scores (``jobs/score.py``): <usecase>_predictions
     _checkpoints/<usecase> Spark's streaming checkpoints (offsets + commits)
 """
 
