@@ -33,9 +33,12 @@ QUARANTINE = "quarantine"
 PREDICTIONS = "predictions"
 CHECKPOINTS = "_checkpoints"
 
+#: A DuckDB connection's configuration, as ``duckdb.connect(config=...)`` types it.
+DuckDBConfig = dict[str, str | bool | int | float | list[str]]
+
 #: DuckDB never fetches or loads an extension behind our back, and never reads a Python
 #: variable of the caller's frame as a table (its "replacement scan" of Python objects).
-BASE_DUCKDB_CONFIG: dict[str, str | bool] = {
+BASE_DUCKDB_CONFIG: DuckDBConfig = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "python_enable_replacements": False,
@@ -150,7 +153,7 @@ class Lake:
             ) from None
         return table.to_pyarrow_dataset()
 
-    def connect(self, config: dict[str, str | bool] | None = None) -> duckdb.DuckDBPyConnection:
+    def connect(self, config: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB with every table registered as a view of its Arrow dataset."""
         con = duckdb.connect(config={**BASE_DUCKDB_CONFIG, **(config or {})})
         for name in self.tables:

@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from rtml.lake import BASE_DUCKDB_CONFIG, Lake
+from rtml.lake import BASE_DUCKDB_CONFIG, DuckDBConfig, Lake
 from rtml.settings import Settings
 
 #: Table functions that compute values and touch nothing outside the query.
@@ -38,7 +38,7 @@ SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
 #: How the connection that runs user SQL is locked down. Order matters only in that
 #: ``lock_configuration`` must come with the rest: once locked, nothing can be changed.
-LOCKED_CONFIG: dict[str, str | bool] = {
+LOCKED_CONFIG: DuckDBConfig = {
     **BASE_DUCKDB_CONFIG,
     "enable_external_access": False,
     "allow_community_extensions": False,
