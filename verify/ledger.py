@@ -72,9 +72,10 @@ def _read(settings: Settings, topic: str, ends: Mapping[int, int]) -> Iterable[A
                     f"{topic}: no messages for 30 s, {len(done)}/{len(wanted)} partitions read"
                 )
             for msg in batch:
-                if msg.error() is not None:
-                    continue
                 p, o = msg.partition(), msg.offset()
+                # both are set on a consumed message (their Optional is for one being produced)
+                if msg.error() is not None or p is None or o is None:
+                    continue
                 if o < wanted[p]:
                     yield msg
                 if o >= wanted[p] - 1:
