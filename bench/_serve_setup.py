@@ -238,7 +238,7 @@ def closed_loop(
 def open_loop(
     url: str, body: bytes, rate: float, seconds: float, headers: dict[str, str] | None = None
 ) -> Run:
-    """Requests arrive at ``rate``/s (Poisson) whatever the answers do: queueing shows as latency."""
+    """Poisson arrivals at ``rate``/s whatever the answers do: queueing shows as latency."""
     hdrs = {"content-type": "application/json", **(headers or {})}
 
     async def main() -> Run:

@@ -69,7 +69,8 @@ def main() -> None:
             "seconds": round(time.monotonic() - t_start, 1),
         }
         print(
-            f"event → served model: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, max {figures['max_s']} s"
+            f"event → served model: p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, "
+            f"max {figures['max_s']} s"
         )
     finally:
         setup.stop_stack(settings)

@@ -1,4 +1,4 @@
-"""Producer throughput: rtml's producer against a bare confluent-kafka loop, same run, same payloads.
+"""Producer throughput: rtml's producer against a bare confluent-kafka loop, same run and payloads.
 
 Both send the same pre-serialized events (value, key, truth header) to the same broker with the
 same librdkafka settings (acks=all, idempotence, lz4); the bare loop does nothing else, rtml's
@@ -138,10 +138,12 @@ def main() -> None:
     }
     print(f"bare confluent-kafka loop : {bare_s:>10,.0f} events/s")
     print(
-        f"rtml EventProducer        : {rtml_s:>10,.0f} events/s  (ratio {rtml_s / bare_s:.3f}, target >= 0.7)"
+        f"rtml EventProducer        : {rtml_s:>10,.0f} events/s  "
+        f"(ratio {rtml_s / bare_s:.3f}, target >= 0.7)"
     )
     print(
-        f"rtml produce (generating) : {generate_and_send:>10,.0f} events/s  (real topics, all three use cases)"
+        f"rtml produce (generating) : {generate_and_send:>10,.0f} events/s  "
+        "(real topics, all three use cases)"
     )
     print(json.dumps(figures))
 

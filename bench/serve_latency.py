@@ -95,7 +95,8 @@ def main() -> None:
             results[name] = {"single": single.summary(), "c32": loaded.summary()}
             print(
                 f"{name:20s} 1 client p50 {single.pct(50):6.2f} ms p95 {single.pct(95):6.2f} p99 "
-                f"{single.pct(99):6.2f} | 32 clients {loaded.rps:6.1f} req/s p50 {loaded.pct(50):6.1f} ms "
+                f"{single.pct(99):6.2f} | 32 clients {loaded.rps:6.1f} req/s "
+                f"p50 {loaded.pct(50):6.1f} ms "
                 f"errors {single.errors + loaded.errors}",
                 flush=True,
             )
@@ -121,7 +122,8 @@ def main() -> None:
             opened = setup.open_loop(url, one, rate=60.0, seconds=seconds, headers=headers)
             results[name]["open60"] = opened.summary()
             print(
-                f"{name:20s} open loop 60 req/s: p50 {opened.pct(50):.1f} ms p95 {opened.pct(95):.1f} "
+                f"{name:20s} open loop 60 req/s: p50 {opened.pct(50):.1f} ms "
+                f"p95 {opened.pct(95):.1f} "
                 f"p99 {opened.pct(99):.1f} errors {opened.errors}",
                 flush=True,
             )

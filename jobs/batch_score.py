@@ -1,4 +1,4 @@
-"""Batch scoring with Ray Data: a bronze table → the champion's predictions → ``<usecase>_predictions``.
+"""Batch scoring on Ray Data: a bronze table's rows → the champion → ``<usecase>_predictions``.
 
 The rows come from the lake through DuckDB (the spec's batch feature SQL, so the features are
 the ones the model was trained on) as one Arrow table, become a Ray Dataset

@@ -9,9 +9,10 @@ from functools import lru_cache
 from ray.util import metrics
 
 #: Seconds: a quick sweep on little data (~30 s) to a long one on a big table (2 h).
-DURATION_BOUNDARIES = [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
-#: Ray pushes a worker's metrics to its node's agent every few seconds (``metrics_report_interval_ms``,
-#: 10 s by default): a driver that exits at once would take its last values with it.
+DURATION_BOUNDARIES: list[float] = [30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
+#: Ray pushes a worker's metrics to its node's agent every few seconds
+#: (``metrics_report_interval_ms``, 10 s by default): a driver that exits at once would take its
+#: last values with it.
 EXPORT_WAIT_S = 12.0
 
 
@@ -27,7 +28,7 @@ class SweepMetrics:
         self.sweeps = metrics.Counter("rtml_sweeps", "sweeps finished, by outcome", tag_keys=tags)
 
     def record(self, usecase: str, outcome: str, seconds: float) -> None:
-        """``outcome``: ``promoted`` (a new champion), ``kept`` (the gate kept the old one), ``failed``."""
+        """``outcome``: ``promoted`` (a new champion), ``kept`` (the old one stays), ``failed``."""
         tags = {"usecase": usecase, "outcome": outcome}
         self.duration.observe(seconds, tags=tags)
         self.sweeps.inc(1, tags=tags)

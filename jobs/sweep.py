@@ -98,7 +98,7 @@ class SweepResult:
     best_valid: dict[str, float]
     version: int
     holdout: dict[str, float]
-    oracle: dict[str, float]
+    oracle: dict[str, float] | None  # None for a use case without an oracle
     gate: dict[str, Any]
     seconds: float
 
@@ -163,15 +163,21 @@ def run_sweep(
         ),
     )
     grid = tuner.fit()
-    finished = [r for r in grid if r.error is None and r.metrics and primary in r.metrics]
+    results = [grid[i] for i in range(len(grid))]  # a ResultGrid is indexed (typed not iterable)
+    # (config, metrics) of the trials that reported the primary metric
+    finished = [
+        (r.config or {}, r.metrics)
+        for r in results
+        if r.error is None and r.metrics and primary in r.metrics
+    ]
     if not finished:
-        errors = [str(r.error) for r in grid if r.error is not None][:3]
+        errors = [str(r.error) for r in results if r.error is not None][:3]
         raise RuntimeError(f"no trial of the {usecase} sweep finished: {errors}")
     sign = 1 if higher else -1
-    best = max(finished, key=lambda r: _signed(sign, r.metrics[primary]))
-    config = spec.task.refit_params(best.config, best.metrics)
+    best_config, best_metrics = max(finished, key=lambda trial: _signed(sign, trial[1][primary]))
+    config = spec.task.refit_params(best_config, best_metrics)
     best_valid = {
-        k: float(best.metrics[k]) for k in spec.task.online_metrics() if k in best.metrics
+        k: float(best_metrics[k]) for k in spec.task.online_metrics() if k in best_metrics
     }
     say(f"best of {len(finished)} finished trials: {config} → valid {best_valid}")
     trained = training.train_register_gate(

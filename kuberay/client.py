@@ -36,7 +36,13 @@ class CustomObjects(Protocol):
         self, group: str, version: str, namespace: str, plural: str, name: str
     ) -> Any: ...
     def list_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, **kw: Any
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        *,
+        label_selector: str | None = ...,
     ) -> Any: ...
 
 

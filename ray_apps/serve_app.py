@@ -37,4 +37,5 @@ class Api:
 
 def build(args: dict[str, Any]) -> Application:
     """Application builder for ``import_path: ray_apps.serve_app:build``."""
-    return Api.bind(settings=args.get("settings"))
+    # @serve.deployment's typing returns the class unchanged, without the Deployment's .bind
+    return Api.bind(settings=args.get("settings"))  # type: ignore[attr-defined]

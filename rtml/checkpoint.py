@@ -22,11 +22,15 @@ import pickle
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 
 from rtml.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from river.proba.base import Distribution
 
 SIGNATURE_BYTES = 32
 
@@ -99,7 +103,7 @@ def _reduce_distribution(distribution: Any) -> tuple[Any, tuple[type, dict[str, 
     return _rebuild_distribution, (type(distribution), state)
 
 
-def _rebuild_distribution(cls: type, state: dict[str, Any]) -> Any:
+def _rebuild_distribution(cls: type[Distribution], state: dict[str, Any]) -> Distribution:
     distribution = cls.__new__(cls)
     distribution.__dict__.update(state)
     seed = state.get("seed")
@@ -117,7 +121,11 @@ def loads(blob: bytes, key: bytes) -> Checkpoint:
 
 
 class RedisCheckpoints:
-    """The latest checkpoint of each learner in Redis, versioned, announced on pub/sub."""
+    """The latest checkpoint of each learner in Redis, versioned, announced on pub/sub.
+
+    The client does not decode responses: what it reads is the bytes stored (redis-py types a
+    reply as ``bytes | str``, since ``decode_responses`` is known only at run time).
+    """
 
     def __init__(self, client: redis.Redis, key: bytes) -> None:
         self.client = client
@@ -167,21 +175,22 @@ class RedisCheckpoints:
         stored = self.client.hgetall(self._name(usecase, shard))
         if not stored:
             return None
-        return int(stored[b"version"]), loads(stored[b"blob"], self.key)
+        return int(stored[b"version"]), loads(cast(bytes, stored[b"blob"]), self.key)
 
     def blob(self, usecase: str, shard: int) -> bytes | None:
         """The latest signed blob as stored (for a snapshot: no unpickle, no re-pickle)."""
-        return self.client.hget(self._name(usecase, shard), "blob")
+        return cast("bytes | None", self.client.hget(self._name(usecase, shard), "blob"))
 
     def info(self, usecase: str, shard: int) -> dict[str, float] | None:
         """The latest checkpoint's version, when it was saved (Unix time) and its age (s)."""
         version, saved_at, created = self.client.hmget(
             self._name(usecase, shard), "version", "saved_at", "created"
         )
-        if version is None:
-            return None
         # stored by an rtml that recorded no save time: its learner's start is all there is
-        when = float(saved_at if saved_at is not None else created)
+        stamp = saved_at if saved_at is not None else created
+        if version is None or stamp is None:
+            return None
+        when = float(stamp)
         return {"version": int(version), "saved_at": when, "age_s": time.time() - when}
 
     def delete(self, usecase: str, shard: int) -> None:
@@ -223,17 +232,23 @@ class MlflowSnapshots:
             return str(found.experiment_id)
         return str(self.client.create_experiment(self.EXPERIMENT))
 
-    def _run(self, usecase: str, shard: int, create: bool) -> Any | None:
+    def _find_run(self, usecase: str, shard: int) -> Run | None:
+        """The learner's active run, if it has one."""
         runs = self.client.search_runs(
             [self._experiment_id()],
-            filter_string=f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'",
+            filter_string=(
+                f"tags.`rtml.learner` = '{usecase}-{shard}' and tags.`rtml.active` = 'true'"
+            ),
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
-        if runs:
-            return runs[0]
-        if not create:
-            return None
+        return runs[0] if runs else None
+
+    def _active_run(self, usecase: str, shard: int) -> Run:
+        """The learner's active run, created by its first snapshot."""
+        found = self._find_run(usecase, shard)
+        if found is not None:
+            return found
         return self.client.create_run(
             self._experiment_id(),
             run_name=f"learner-{usecase}-{shard}",
@@ -256,7 +271,7 @@ class MlflowSnapshots:
         import tempfile
         from pathlib import Path
 
-        run = self._run(usecase, shard, create=True)
+        run = self._active_run(usecase, shard)
         run_id = run.info.run_id
         current = run.data.tags.get("rtml.snapshot_slot") if run.data else None
         slot = self.SLOTS[1] if current == self.SLOTS[0] else self.SLOTS[0]
@@ -283,7 +298,7 @@ class MlflowSnapshots:
         import tempfile
         from pathlib import Path
 
-        run = self._run(usecase, shard, create=False)
+        run = self._find_run(usecase, shard)
         if run is None or "rtml.snapshot_slot" not in run.data.tags:
             return None
         slot, version = (
@@ -298,7 +313,7 @@ class MlflowSnapshots:
 
     def forget(self, usecase: str, shard: int) -> None:
         """A reset learner must not come back from an old snapshot; the run stays as history."""
-        run = self._run(usecase, shard, create=False)
+        run = self._find_run(usecase, shard)
         if run is not None:
             self.client.set_tag(run.info.run_id, "rtml.active", "false")
             self.client.set_terminated(run.info.run_id)

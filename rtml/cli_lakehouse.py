@@ -51,7 +51,8 @@ def start() -> None:
     settings = settings_or_exit()
     if not broker_ready(settings, timeout=5):
         err.print(
-            f"[red]no Kafka broker at {settings.kafka_servers}: start it first (rtml up -p kafka)[/red]"
+            f"[red]no Kafka broker at {settings.kafka_servers}: "
+            "start it first (rtml up -p kafka)[/red]"
         )
         raise typer.Exit(1)
     try:
@@ -173,7 +174,8 @@ def optimize(tables: TablesArg = None) -> None:
 
     for c in compact(settings_or_exit(), _tables(tables)):
         console.print(
-            f"{c.name}: {c.files_removed} files compacted into {c.files_added} (version {c.version})"
+            f"{c.name}: {c.files_removed} files compacted into {c.files_added} "
+            f"(version {c.version})"
         )
 
 

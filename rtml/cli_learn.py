@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -103,7 +103,7 @@ def status(
 
     names = usecase_names(usecase)
     learner = _connect()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in names:
         for shard in range(settings_or_exit().learner_shards):
             handle = learner.find(name, shard)
@@ -172,7 +172,8 @@ def _running(row: dict) -> str:
 
 @app.command()
 def reset(usecase: UsecaseArg) -> None:
-    """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest event."""
+    """Forget a stopped learner's model, checkpoint and snapshots: it starts over from the earliest
+    event."""
     from rtml.checkpoint import forget
 
     names = usecase_names(usecase)

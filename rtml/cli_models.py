@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -23,6 +22,9 @@ from typer.core import TyperGroup
 from rtml.cli_common import console, err, settings_or_exit, usecase_names
 from rtml.settings import Settings
 from rtml.usecases import USECASES, UseCase
+
+if TYPE_CHECKING:
+    from typer._click import Context  # the Click that Typer vendors, which TyperGroup takes
 
 app = typer.Typer()
 UsecaseArg = Annotated[str, typer.Argument(help=f"One of {', '.join(USECASES)}.")]
@@ -194,7 +196,7 @@ def score(
 class _ModelsGroup(TyperGroup):
     """``rtml models tfd`` lists; ``rtml models promote|rollback ...`` act."""
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+    def resolve_command(self, ctx: Context, args: list[str]) -> Any:
         if args and args[0] not in self.commands and args[0] in USECASES:
             args = ["list", *args]
         return super().resolve_command(ctx, args)

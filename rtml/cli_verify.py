@@ -77,7 +77,8 @@ def verify(
     if here:
         settings = settings_or_exit()
         if not yes and not typer.confirm(
-            f"run {', '.join(names)} against the stack at {settings.kafka_servers} / {settings.ray}? "
+            f"run {', '.join(names)} against the stack at "
+            f"{settings.kafka_servers} / {settings.ray}? "
             "It recreates topics, resets learners, restarts Kafka and Redis and wipes Redis"
         ):
             raise typer.Exit(1)

@@ -9,7 +9,7 @@ Layout under the lake's root (a local folder, or ``s3://bucket/prefix``)::
 
     bronze/<usecase>/      one Delta table per use case, partitioned by event_date
     quarantine/            events that failed their schema, with the reason, by usecase
-    predictions/<usecase>/ batch scores of the champion (``jobs/score.py``), table <usecase>_predictions
+    predictions/<usecase>/ the champion's batch scores (``jobs/score.py``): <usecase>_predictions
     _checkpoints/<usecase> Spark's streaming checkpoints (offsets + commits)
 """
 
@@ -33,9 +33,12 @@ QUARANTINE = "quarantine"
 PREDICTIONS = "predictions"
 CHECKPOINTS = "_checkpoints"
 
+#: A DuckDB connection's configuration, as ``duckdb.connect(config=...)`` types it.
+DuckDBConfig = dict[str, str | bool | int | float | list[str]]
+
 #: DuckDB never fetches or loads an extension behind our back, and never reads a Python
 #: variable of the caller's frame as a table (its "replacement scan" of Python objects).
-BASE_DUCKDB_CONFIG: dict[str, str | bool] = {
+BASE_DUCKDB_CONFIG: DuckDBConfig = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "python_enable_replacements": False,
@@ -150,7 +153,7 @@ class Lake:
             ) from None
         return table.to_pyarrow_dataset()
 
-    def connect(self, config: dict[str, str | bool] | None = None) -> duckdb.DuckDBPyConnection:
+    def connect(self, config: DuckDBConfig | None = None) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB with every table registered as a view of its Arrow dataset."""
         con = duckdb.connect(config={**BASE_DUCKDB_CONFIG, **(config or {})})
         for name in self.tables:
@@ -160,7 +163,7 @@ class Lake:
     def query(
         self, sql: str, params: Sequence[object] | dict[str, object] | None = None
     ) -> pa.Table:
-        """Run trusted SQL (rtml's own code) over the lake; user SQL goes through :mod:`rtml.sql`."""
+        """Run rtml's own (trusted) SQL over the lake; user SQL goes through :mod:`rtml.sql`."""
         with self.connect() as con:
             return con.sql(sql, params=params).to_arrow_table()
 

@@ -3,11 +3,12 @@
 Two independent walls stand between a query and anything outside the lake's tables:
 
 1. **The guard** (:func:`check`) reads the query with DuckDB's own parser, never regexes: exactly
-   one statement (so ``SELECT 1;\\nDROP ...`` or a tab before the second statement is two statements,
-   refused), of type SELECT; then it walks the parsed tree (``json_serialize_sql``) and accepts
-   only the lake's tables, the query's own CTEs and a few pure table functions (``range``,
-   ``generate_series``, ``unnest``). ``read_csv('/etc/passwd')``, ``FROM '/etc/passwd'``,
-   ``glob``, ``query``, catalog functions and every other table function are refused by name.
+   one statement (so ``SELECT 1;\\nDROP ...`` or a tab before the second statement is two
+   statements, refused), of type SELECT; then it walks the parsed tree (``json_serialize_sql``) and
+   accepts only the lake's tables, the query's own CTEs and a few pure table functions
+   (``range``, ``generate_series``, ``unnest``). ``read_csv('/etc/passwd')``,
+   ``FROM '/etc/passwd'``, ``glob``, ``query``, catalog functions and every other table function
+   are refused by name.
 2. **The connection** that runs an accepted query has external access disabled (no file system,
    no extensions, no ATTACH), extension autoload/autoinstall off, Python replacement scans off, a
    memory limit, and its configuration locked, so no ``SET`` could undo any of it. A row limit and
@@ -29,7 +30,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from rtml.lake import BASE_DUCKDB_CONFIG, Lake
+from rtml.lake import BASE_DUCKDB_CONFIG, DuckDBConfig, Lake
 from rtml.settings import Settings
 
 #: Table functions that compute values and touch nothing outside the query.
@@ -37,7 +38,7 @@ SAFE_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 
 #: How the connection that runs user SQL is locked down. Order matters only in that
 #: ``lock_configuration`` must come with the rest: once locked, nothing can be changed.
-LOCKED_CONFIG: dict[str, str | bool] = {
+LOCKED_CONFIG: DuckDBConfig = {
     **BASE_DUCKDB_CONFIG,
     "enable_external_access": False,
     "allow_community_extensions": False,

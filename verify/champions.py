@@ -24,7 +24,7 @@ def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 
     gen = generator_for(usecase, seed=seed)
     generated = [next(gen) for _ in range(2 * rows)]
     if spec.task.supervised:  # both answers in the training half, whatever the draw
-        labels = [g.event[spec.target] for g in generated]
+        labels = [g.event[spec.label] for g in generated]
         other = next((i for i in range(rows, 2 * rows) if labels[i] != labels[0]), None)
         if len(set(labels[:rows])) < 2 and other is not None:
             generated[1], generated[other] = generated[other], generated[1]

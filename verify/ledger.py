@@ -72,9 +72,10 @@ def _read(settings: Settings, topic: str, ends: Mapping[int, int]) -> Iterable[A
                     f"{topic}: no messages for 30 s, {len(done)}/{len(wanted)} partitions read"
                 )
             for msg in batch:
-                if msg.error() is not None:
-                    continue
                 p, o = msg.partition(), msg.offset()
+                # both are set on a consumed message (their Optional is for one being produced)
+                if msg.error() is not None or p is None or o is None:
+                    continue
                 if o < wanted[p]:
                     yield msg
                 if o >= wanted[p] - 1:
@@ -158,11 +159,13 @@ def learner_problems(
         problems.append(f"{name}: learner failed: {str(status['error']).strip().splitlines()[-1]}")
     if counts["learned"] != len(ledger.valid):
         problems.append(
-            f"{name}: learned {counts['learned']} events, the topic holds {len(ledger.valid)} valid ones"
+            f"{name}: learned {counts['learned']} events, "
+            f"the topic holds {len(ledger.valid)} valid ones"
         )
     if counts["dead_lettered"] != len(ledger.invalid):
         problems.append(
-            f"{name}: dead-lettered {counts['dead_lettered']}, the topic holds {len(ledger.invalid)} invalid events"
+            f"{name}: dead-lettered {counts['dead_lettered']}, "
+            f"the topic holds {len(ledger.invalid)} invalid events"
         )
     if trace is not None and len(trace) != counts["learned"]:
         problems.append(
@@ -174,7 +177,8 @@ def learner_problems(
         problems.append(f"{name}: {repeats} events learned twice")
     if foreign:
         problems.append(
-            f"{name}: {len(foreign)} learned events that are not valid events of the topic, e.g. {sorted(foreign)[:3]}"
+            f"{name}: {len(foreign)} learned events that are not valid events of the topic, "
+            f"e.g. {sorted(foreign)[:3]}"
         )
     if out_of_order:
         problems.append(f"{name}: {out_of_order} events learned out of partition order")
@@ -208,7 +212,8 @@ def dead_letter_problems(
     problems = []
     if missing:
         problems.append(
-            f"{name}: {len(missing)} invalid events without a dead letter, e.g. {sorted(missing)[:3]}"
+            f"{name}: {len(missing)} invalid events without a dead letter, "
+            f"e.g. {sorted(missing)[:3]}"
         )
     if stray:
         problems.append(

@@ -64,7 +64,8 @@ def vegeta(settings: Settings) -> str:
         if candidate and Path(candidate).is_file():
             return str(candidate)
     raise FileNotFoundError(
-        f"vegeta is not installed (looked in {folder} and on the PATH): `bash scripts/install-tools.sh` builds it"
+        f"vegeta is not installed (looked in {folder} and on the PATH): "
+        "`bash scripts/install-tools.sh` builds it"
     )
 
 

@@ -148,7 +148,8 @@ def overview() -> dict[str, Any]:
                     "Events learned / s",
                     [
                         q(
-                            f"sum by (usecase) (rate(ray_rtml_learner_events_learned_total[{RATE}]))",
+                            "sum by (usecase) "
+                            f"(rate(ray_rtml_learner_events_learned_total[{RATE}]))",
                             "{{usecase}}",
                         )
                     ],
@@ -165,7 +166,8 @@ def overview() -> dict[str, Any]:
                     "Predictions / s",
                     [
                         q(
-                            f"sum by (usecase, kind) (rate(ray_rtml_serve_predictions_total[{RATE}]))",
+                            "sum by (usecase, kind) "
+                            f"(rate(ray_rtml_serve_predictions_total[{RATE}]))",
                             "{{usecase}} {{kind}}",
                         )
                     ],
@@ -176,7 +178,8 @@ def overview() -> dict[str, Any]:
                     "HTTP requests / s",
                     [
                         q(
-                            f"sum by (status_code) (rate(ray_serve_num_http_requests_total[{RATE}]))",
+                            "sum by (status_code) "
+                            f"(rate(ray_serve_num_http_requests_total[{RATE}]))",
                             "{{status_code}}",
                         )
                     ],
@@ -238,7 +241,8 @@ def overview() -> dict[str, Any]:
                     "Dead-lettered / s",
                     [
                         q(
-                            f"sum by (usecase, kind) (rate(ray_rtml_learner_events_dead_lettered_total[{RATE}]))",
+                            "sum by (usecase, kind) "
+                            f"(rate(ray_rtml_learner_events_dead_lettered_total[{RATE}]))",
                             "{{usecase}} {{kind}}",
                         )
                     ],
@@ -271,7 +275,8 @@ def overview() -> dict[str, Any]:
                     "Serve errors / s",
                     [
                         q(
-                            f"sum by (usecase, kind, status) (rate(ray_rtml_serve_errors_total[{RATE}]))",
+                            "sum by (usecase, kind, status) "
+                            f"(rate(ray_rtml_serve_errors_total[{RATE}]))",
                             "{{usecase}} {{kind}} {{status}}",
                         )
                     ],
@@ -326,22 +331,28 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     f"{primary}: online (recent, overall), oracle and champion",
                     [
                         q(
-                            f'avg by (window) (ray_rtml_online_metric{{{u}, metric="{primary}", window=~"recent|overall|oracle"}})',
+                            f'avg by (window) (ray_rtml_online_metric{{{u}, metric="{primary}", '
+                            'window=~"recent|overall|oracle"})',
                             "online {{window}}",
                         ),
                         q(
-                            f'max by (kind) (ray_rtml_serve_champion_metric{{{u}, metric="{primary}"}})',
+                            f"max by (kind) (ray_rtml_serve_champion_metric{{{u}, "
+                            f'metric="{primary}"}})',
                             "champion ({{kind}})",
                         ),
                     ],
                     width=12,
-                    description="The primary metric of the online model next to the oracle's (the best reachable) and the served champion's holdout score.",
+                    description=(
+                        "The primary metric of the online model next to the oracle's (the best "
+                        "reachable) and the served champion's holdout score."
+                    ),
                 ),
                 Panel(
                     "Share of the oracle",
                     [
                         q(
-                            f'avg by (metric) (ray_rtml_online_metric{{{u}, window="share_of_oracle"}})',
+                            f"avg by (metric) (ray_rtml_online_metric{{{u}, "
+                            'window="share_of_oracle"})',
                             "{{metric}}",
                         )
                     ],
@@ -377,7 +388,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                             "learned",
                         ),
                         q(
-                            f"sum by (kind) (rate(ray_rtml_learner_events_dead_lettered_total{{{u}}}[{RATE}]))",
+                            "sum by (kind) "
+                            f"(rate(ray_rtml_learner_events_dead_lettered_total{{{u}}}[{RATE}]))",
                             "dead-lettered {{kind}}",
                         ),
                     ],
@@ -398,11 +410,13 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Seconds per event (p50, p99)",
                     [
                         q(
-                            f"histogram_quantile(0.5, sum by (le) (rate(ray_rtml_learner_batch_latency_s_bucket{{{u}}}[{RATE}])))",
+                            "histogram_quantile(0.5, sum by (le) "
+                            f"(rate(ray_rtml_learner_batch_latency_s_bucket{{{u}}}[{RATE}])))",
                             "p50",
                         ),
                         q(
-                            f"histogram_quantile(0.99, sum by (le) (rate(ray_rtml_learner_batch_latency_s_bucket{{{u}}}[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (le) "
+                            f"(rate(ray_rtml_learner_batch_latency_s_bucket{{{u}}}[{RATE}])))",
                             "p99",
                         ),
                     ],
@@ -413,11 +427,13 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Checkpoint age",
                     [
                         q(
-                            f"time() - max by (shard) (ray_rtml_learner_checkpoint_timestamp_s{{{u}}})",
+                            "time() - max by (shard) "
+                            f"(ray_rtml_learner_checkpoint_timestamp_s{{{u}}})",
                             "checkpoint, shard {{shard}}",
                         ),
                         q(
-                            f"time() - max by (shard) (ray_rtml_learner_snapshot_timestamp_s{{{u}}})",
+                            "time() - max by (shard) "
+                            f"(ray_rtml_learner_snapshot_timestamp_s{{{u}}})",
                             "MLflow snapshot, shard {{shard}}",
                         ),
                     ],
@@ -439,7 +455,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Checkpoint write (p99) and version",
                     [
                         q(
-                            f"histogram_quantile(0.99, sum by (le) (rate(ray_rtml_learner_checkpoint_duration_s_bucket{{{u}}}[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (le) (rate("
+                            f"ray_rtml_learner_checkpoint_duration_s_bucket{{{u}}}[{RATE}])))",
                             "p99 seconds",
                         ),
                         q(
@@ -458,7 +475,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Predictions / s",
                     [
                         q(
-                            f"sum by (kind) (rate(ray_rtml_serve_predictions_total{{{u}}}[{RATE}]))",
+                            "sum by (kind) "
+                            f"(rate(ray_rtml_serve_predictions_total{{{u}}}[{RATE}]))",
                             "{{kind}}",
                         )
                     ],
@@ -469,11 +487,13 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Prediction latency (p50, p99)",
                     [
                         q(
-                            f"histogram_quantile(0.5, sum by (kind, le) (rate(ray_rtml_serve_prediction_latency_s_bucket{{{u}}}[{RATE}])))",
+                            "histogram_quantile(0.5, sum by (kind, le) "
+                            f"(rate(ray_rtml_serve_prediction_latency_s_bucket{{{u}}}[{RATE}])))",
                             "p50 {{kind}}",
                         ),
                         q(
-                            f"histogram_quantile(0.99, sum by (kind, le) (rate(ray_rtml_serve_prediction_latency_s_bucket{{{u}}}[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (kind, le) "
+                            f"(rate(ray_rtml_serve_prediction_latency_s_bucket{{{u}}}[{RATE}])))",
                             "p99 {{kind}}",
                         ),
                     ],
@@ -484,7 +504,9 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Batch cache hit ratio",
                     [
                         q(
-                            f'sum(rate(ray_rtml_serve_cache_requests_total{{{u}, result="hit"}}[{RATE}])) / sum(rate(ray_rtml_serve_cache_requests_total{{{u}}}[{RATE}]))',
+                            f"sum(rate(ray_rtml_serve_cache_requests_total{{{u}, "
+                            f'result="hit"}}[{RATE}])) / '
+                            f"sum(rate(ray_rtml_serve_cache_requests_total{{{u}}}[{RATE}]))",
                             "hit ratio",
                         )
                     ],
@@ -500,7 +522,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Model swaps",
                     [
                         q(
-                            f"sum by (kind) (increase(ray_rtml_serve_model_swaps_total{{{u}}}[1h]))",
+                            "sum by (kind) "
+                            f"(increase(ray_rtml_serve_model_swaps_total{{{u}}}[1h]))",
                             "{{kind}} / h",
                         )
                     ],
@@ -510,7 +533,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Errors / s",
                     [
                         q(
-                            f"sum by (kind, status) (rate(ray_rtml_serve_errors_total{{{u}}}[{RATE}]))",
+                            "sum by (kind, status) "
+                            f"(rate(ray_rtml_serve_errors_total{{{u}}}[{RATE}]))",
                             "{{kind}} {{status}}",
                         )
                     ],
@@ -536,7 +560,8 @@ def usecase(name: str, title: str, primary: str) -> dict[str, Any]:
                     "Sweep duration (mean)",
                     [
                         q(
-                            f"sum by (outcome) (rate(ray_rtml_sweep_duration_s_sum{{{u}}}[1d])) / sum by (outcome) (rate(ray_rtml_sweep_duration_s_count{{{u}}}[1d]))",
+                            f"sum by (outcome) (rate(ray_rtml_sweep_duration_s_sum{{{u}}}[1d])) / "
+                            f"sum by (outcome) (rate(ray_rtml_sweep_duration_s_count{{{u}}}[1d]))",
                             "{{outcome}}",
                         )
                     ],
@@ -574,7 +599,8 @@ def serving() -> dict[str, Any]:
                     "Responses / s by status",
                     [
                         q(
-                            f"sum by (status_code) (rate(ray_serve_num_http_requests_total[{RATE}]))",
+                            "sum by (status_code) "
+                            f"(rate(ray_serve_num_http_requests_total[{RATE}]))",
                             "{{status_code}}",
                         )
                     ],
@@ -585,7 +611,8 @@ def serving() -> dict[str, Any]:
                     "Request latency p99 by route",
                     [
                         q(
-                            f"histogram_quantile(0.99, sum by (route, le) (rate(ray_serve_http_request_latency_ms_bucket[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (route, le) "
+                            f"(rate(ray_serve_http_request_latency_ms_bucket[{RATE}])))",
                             "{{route}}",
                         )
                     ],
@@ -596,7 +623,8 @@ def serving() -> dict[str, Any]:
                     "Errors / s by route and code",
                     [
                         q(
-                            f"sum by (route, error_code) (rate(ray_serve_num_http_error_requests_total[{RATE}]))",
+                            "sum by (route, error_code) "
+                            f"(rate(ray_serve_num_http_error_requests_total[{RATE}]))",
                             "{{route}} {{error_code}}",
                         )
                     ],
@@ -622,7 +650,8 @@ def serving() -> dict[str, Any]:
                     "Predictions / s",
                     [
                         q(
-                            f"sum by (usecase, kind) (rate(ray_rtml_serve_predictions_total[{RATE}]))",
+                            "sum by (usecase, kind) "
+                            f"(rate(ray_rtml_serve_predictions_total[{RATE}]))",
                             "{{usecase}} {{kind}}",
                         )
                     ],
@@ -633,7 +662,8 @@ def serving() -> dict[str, Any]:
                     "Prediction latency p99",
                     [
                         q(
-                            f"histogram_quantile(0.99, sum by (usecase, kind, le) (rate(ray_rtml_serve_prediction_latency_s_bucket[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (usecase, kind, le) "
+                            f"(rate(ray_rtml_serve_prediction_latency_s_bucket[{RATE}])))",
                             "{{usecase}} {{kind}}",
                         )
                     ],
@@ -644,7 +674,10 @@ def serving() -> dict[str, Any]:
                     "Batch cache hit ratio",
                     [
                         q(
-                            f'sum by (usecase) (rate(ray_rtml_serve_cache_requests_total{{result="hit"}}[{RATE}])) / sum by (usecase) (rate(ray_rtml_serve_cache_requests_total[{RATE}]))',
+                            "sum by (usecase) "
+                            f'(rate(ray_rtml_serve_cache_requests_total{{result="hit"}}[{RATE}])) '
+                            "/ sum by (usecase) "
+                            f"(rate(ray_rtml_serve_cache_requests_total[{RATE}]))",
                             "{{usecase}}",
                         )
                     ],
@@ -665,7 +698,8 @@ def serving() -> dict[str, Any]:
                     "Model swaps (last hour)",
                     [
                         q(
-                            "sum by (usecase, kind) (increase(ray_rtml_serve_model_swaps_total[1h]))",
+                            "sum by (usecase, kind) "
+                            "(increase(ray_rtml_serve_model_swaps_total[1h]))",
                             "{{usecase}} {{kind}}",
                         )
                     ],
@@ -675,7 +709,8 @@ def serving() -> dict[str, Any]:
                     "Errors / s",
                     [
                         q(
-                            f"sum by (usecase, kind, status) (rate(ray_rtml_serve_errors_total[{RATE}]))",
+                            "sum by (usecase, kind, status) "
+                            f"(rate(ray_rtml_serve_errors_total[{RATE}]))",
                             "{{usecase}} {{kind}} {{status}}",
                         )
                     ],
@@ -724,7 +759,8 @@ def streaming() -> dict[str, Any]:
                     "Send → ack p99",
                     [
                         q(
-                            f"histogram_quantile(0.99, sum by (usecase, le) (rate(rtml_produce_latency_seconds_bucket[{RATE}])))",
+                            "histogram_quantile(0.99, sum by (usecase, le) "
+                            f"(rate(rtml_produce_latency_seconds_bucket[{RATE}])))",
                             "{{usecase}}",
                         )
                     ],
@@ -793,7 +829,8 @@ def streaming() -> dict[str, Any]:
                     "Dead-lettered / s",
                     [
                         q(
-                            f"sum by (usecase, kind) (rate(ray_rtml_learner_events_dead_lettered_total[{RATE}]))",
+                            "sum by (usecase, kind) "
+                            f"(rate(ray_rtml_learner_events_dead_lettered_total[{RATE}]))",
                             "{{usecase}} {{kind}}",
                         )
                     ],

@@ -119,8 +119,8 @@ class OnlineLearner:
             trace=[] if self.trace_enabled else None,
         )
 
-    def _restore(self) -> bool:
-        """Load the latest state; ``False`` (with ``error`` set) when what is stored is refused."""
+    def _restore(self) -> Checkpoint | None:
+        """Load the latest state; ``None`` (with ``error`` set) when what is stored is refused."""
         name, shard = self.spec.name, self.shard
         refused = None
         try:
@@ -142,13 +142,14 @@ class OnlineLearner:
                 f"stored checkpoint refused ({refused}); not loading it. "
                 f"`rtml learn reset {name}` starts over from the earliest event"
             )
-            return False
+            return None
         if restored is None:
-            version, self.state, self.restored_from = 0, self._fresh(), "fresh"
+            version, state, self.restored_from = 0, self._fresh(), "fresh"
         else:
-            version, self.state = restored
+            version, state = restored
+        self.state = state
         self.checkpointer.restored(version)
-        return True
+        return state
 
     def _with_retries(self, call: Any, attempts: int = 30, forever: bool = False) -> Any:
         """A store may still be starting (``rtml up`` starts everything at once) or restarting.
@@ -174,12 +175,15 @@ class OnlineLearner:
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            if self._restore():
-                self._loop()
+            state = self._restore()
+            if state is not None:
+                self._loop(state)
         except Exception:  # noqa: BLE001 - the loop's own failure (not an event's): in status
             self.error = traceback.format_exc()
 
-    def _loop(self) -> None:
+    def _loop(self, state: Checkpoint) -> None:
+        """Learn into ``state`` (the restored ``self.state``) until stopped. The loop's helpers
+        take it as an argument, typed as set: it exists before they run and is never replaced."""
         s = self.settings
         consumer = Consumer(consumer_config(s, f"rtml-learner-{self.spec.name}"))
         self.dlq = Producer(producer_config(s))
@@ -187,7 +191,7 @@ class OnlineLearner:
         self.partitions = owned_partitions(partitions, self.shard, self.shards)
         consumer.assign(
             [
-                TopicPartition(self.spec.topic, p, self.state.offsets.get(p, OFFSET_BEGINNING))
+                TopicPartition(self.spec.topic, p, state.offsets.get(p, OFFSET_BEGINNING))
                 for p in self.partitions
             ]
         )
@@ -196,13 +200,13 @@ class OnlineLearner:
         while not self._stop.is_set():
             batch = consumer.consume(num_messages=s.learner_batch, timeout=0.5)
             t0 = time.perf_counter()
-            before = (self.state.learned, self.state.dead_lettered, self.state.model_errors)
+            before = (state.learned, state.dead_lettered, state.model_errors)
             for msg in batch:
                 if msg.error() is None:
                     # Locked per event, not per batch: a serving `predict` waits for one learn
                     # (~ms), never a whole micro-batch.
                     with self._lock:
-                        self._process(msg)
+                        self._process(state, msg)
             if batch:
                 now = time.time()
                 self.first_event_at = self.first_event_at or now
@@ -210,7 +214,7 @@ class OnlineLearner:
                 learned, dead, errors = (
                     a - b
                     for a, b in zip(
-                        (self.state.learned, self.state.dead_lettered, self.state.model_errors),
+                        (state.learned, state.dead_lettered, state.model_errors),
                         before,
                         strict=True,
                     )
@@ -220,16 +224,16 @@ class OnlineLearner:
                 )
             if self.checkpointer.due():
                 with self._lock:
-                    self.checkpointer.checkpoint(self.state, self.dlq, consumer)
+                    self.checkpointer.checkpoint(state, self.dlq, consumer)
             self.busy_seconds += time.perf_counter() - t0  # after the wait in consume()
             if time.monotonic() - gauges_at >= 1.0:
                 gauges_at = time.monotonic()
-                self._refresh_gauges()
+                self._refresh_gauges(state)
         with self._lock:
             if self.checkpointer.pending:
-                self.checkpointer.checkpoint(self.state, self.dlq, consumer)
-            self.checkpointer.snapshot(self.state)
-        self._refresh_gauges()  # the final status reports on every event learned
+                self.checkpointer.checkpoint(state, self.dlq, consumer)
+            self.checkpointer.snapshot(state)
+        self._refresh_gauges(state)  # the final status reports on every event learned
         consumer.close()
 
     def _partition_count(self, consumer: Consumer) -> int:
@@ -239,27 +243,26 @@ class OnlineLearner:
             raise LookupError(f"topic {self.spec.topic} not found (yet): `rtml topics` creates it")
         return len(topic.partitions)
 
-    def _process(self, msg: Any) -> None:
+    def _process(self, state: Checkpoint, msg: Any) -> None:
         partition, offset = msg.partition(), msg.offset()
-        state = self.state
         try:
             event = self.spec.parse(msg.value() or b"")
         except InvalidEvent as exc:
-            self._dead_letter(msg, f"invalid event: {exc.reason}")
+            self._dead_letter(state, msg, f"invalid event: {exc.reason}")
         else:
             try:
-                self._learn(event, msg)
+                self._learn(state, event, msg)
                 state.learned += 1
                 if state.trace is not None:
                     state.trace.append((partition, offset))
             except Exception as exc:  # noqa: BLE001 - one bad event never stops the learner
                 state.model_errors += 1
-                self._dead_letter(msg, f"model error: {type(exc).__name__}: {exc}")
+                self._dead_letter(state, msg, f"model error: {type(exc).__name__}: {exc}")
         state.offsets[partition] = offset + 1  # next to read
         self.checkpointer.count()
 
-    def _learn(self, event: Any, msg: Any) -> None:
-        spec, state = self.spec, self.state
+    def _learn(self, state: Checkpoint, event: Any, msg: Any) -> None:
+        spec = self.spec
         y = spec.label_of(event) if spec.target else None
         x = spec.features_of(event)
         headers = dict(msg.headers() or [])
@@ -270,27 +273,27 @@ class OnlineLearner:
             return  # scored beside the oracle only: an event without truth (feedback) is learned
         state.metrics.observe(state.model, x, y, pred, oracle)
 
-    def _dead_letter(self, msg: Any, reason: str) -> None:
-        self.state.dead_lettered += 1
-        headers = [
+    def _dead_letter(self, state: Checkpoint, msg: Any, reason: str) -> None:
+        state.dead_lettered += 1
+        headers: list[tuple[str, str | bytes | None]] = [
             ("rtml-reason", reason.encode()),
             ("rtml-source", f"{msg.topic()}/{msg.partition()}/{msg.offset()}".encode()),
         ]
         self.dlq.produce(self.spec.dlq_topic, msg.value(), msg.key(), headers=headers)
         self.dlq.poll(0)
 
-    def _refresh_gauges(self) -> None:
+    def _refresh_gauges(self, state: Checkpoint) -> None:
         lag = {}
         for p in self.partitions:
             low, high = self.consumer.get_watermark_offsets(
                 TopicPartition(self.spec.topic, p), cached=True
             )
             if high >= 0:
-                lag[p] = max(high - self.state.offsets.get(p, max(low, 0)), 0)
+                lag[p] = max(high - state.offsets.get(p, max(low, 0)), 0)
         self.lag = lag
-        self.rate.append((time.monotonic(), self.state.learned))
+        self.rate.append((time.monotonic(), state.learned))
         with self._lock:
-            self.report = report = self.state.metrics.report()
+            self.report = report = state.metrics.report()
         self.metrics.gauges(lag, report)
 
     # -- control ------------------------------------------------------------------------------
@@ -366,9 +369,10 @@ class OnlineLearner:
         return self.status()
 
 
-RemoteLearner = ray.remote(max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=1)(
-    OnlineLearner
-)
+# Ray's typing of ``ray.remote(**options)`` lists task options only, not ``max_concurrency``.
+RemoteLearner = ray.remote(  # type: ignore[call-overload]
+    max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=1
+)(OnlineLearner)
 
 
 def connect(settings: Settings) -> None:

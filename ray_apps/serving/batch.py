@@ -5,8 +5,8 @@ the new version is loaded in that thread and swapped in with one assignment, so 
 being answered by the old model while the new one loads and never wait for a load. Until a
 champion exists the answer is 503 with the reason.
 
-Features go through ``rtml.batch.frames.feature_frame`` — the same function the training job used — so
-serving cannot invent its own encoding of a categorical (no training/serving skew).
+Features go through ``rtml.batch.frames.feature_frame`` — the same function the training job
+used — so serving cannot invent its own encoding of a categorical (no training/serving skew).
 """
 
 from __future__ import annotations

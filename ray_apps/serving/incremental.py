@@ -8,8 +8,9 @@ which answers between two events with the model as it is at that moment.
 Why there is a fallback. While a learner restarts (it reloads its checkpoint) or is stopped, the
 replica answers from the last checkpoint *it* loaded from Redis. That copy is refreshed in a
 background thread when the learner announces a new checkpoint on pub/sub (at most every
-``serve_fallback_refresh_s``: a load holds the replica's GIL for ~2 s), so a prediction never waits on a
-model load; the answer says which model made it (``source``: ``learner`` or ``checkpoint``).
+``serve_fallback_refresh_s``: a load holds the replica's GIL for ~2 s), so a prediction never
+waits on a model load; the answer says which model made it (``source``: ``learner`` or
+``checkpoint``).
 
 Shards. With N learners per use case (each owning a subset of the partitions), the forests'
 answers are averaged: each shard's forest is an ensemble trained on a uniform sample of the
@@ -125,7 +126,8 @@ class Incremental:
             self._wanted.set()
             raise NoModel(
                 f"no online model for {self.spec.name} yet: its learner does not answer and no "
-                f"checkpoint is loaded; start it with POST /api/v1/{self.spec.name}/incremental/start"
+                "checkpoint is loaded; start it with "
+                f"POST /api/v1/{self.spec.name}/incremental/start"
             )
         return ShardAnswer(
             predict_many(self.spec, copy.model, xs), copy.version, copy.learned, "checkpoint"
@@ -145,9 +147,9 @@ class Incremental:
         good = [a for a in answers if isinstance(a, ShardAnswer)]
         for a in answers:
             if not isinstance(a, (ShardAnswer, NoModel)):
-                raise a  # type: ignore[misc]
+                raise a
         if not good:
-            raise next(a for a in answers if isinstance(a, NoModel))  # type: ignore[misc]
+            raise next(a for a in answers if isinstance(a, NoModel))
         return {
             "predictions": [
                 self._combine([a.predictions[i] for a in good]) for i in range(len(xs))

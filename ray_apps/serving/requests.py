@@ -1,4 +1,4 @@
-"""Request bodies: the spec's own pydantic event schema, read with a size limit, one error per field.
+"""Request bodies: the spec's pydantic event schema, read with a size limit, one error per field.
 
 A predict request is one event or a list of events. Its schema is the use case's event schema
 with the target made optional (a client asking for a prediction does not know the label); a learn
@@ -37,7 +37,8 @@ def predict_model(usecase: str) -> type[EventModel]:
     if spec.target is None:
         return spec.event
     annotation = spec.event.model_fields[spec.target].annotation
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    assert annotation is not None, "a pydantic model's field always has its annotation"
+    return create_model(  # type: ignore[call-overload]
         f"{spec.event.__name__}Request",
         __base__=spec.event,
         **{spec.target: (annotation | None, None)},

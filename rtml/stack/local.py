@@ -146,7 +146,8 @@ def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> N
                         usecase, shard, shards, settings=learner.service_addresses(settings)
                     )
             report(
-                f"learners: {', '.join(USECASES)} ({shards} shard(s) each) started or already running"
+                f"learners: {', '.join(USECASES)} ({shards} shard(s) each) "
+                "started or already running"
             )
         if "api" in names:
             import httpx

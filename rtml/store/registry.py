@@ -137,7 +137,7 @@ def _download(usecase: str, version: int, into: str) -> Path:
 
 
 def load(settings: Settings, usecase: str, version: int) -> BatchModel:
-    """Load a registered version with its native flavor, from files checked against its signature."""
+    """Load a registered version with its native flavor from files checked against its signature."""
     import mlflow.catboost
     import mlflow.sklearn
 

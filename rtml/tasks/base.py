@@ -17,7 +17,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
@@ -26,7 +26,6 @@ from rtml.online.prequential import share
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    from river.metrics.base import Metric
 
     from rtml.online.prequential import Prequential
     from rtml.usecases.base import UseCase
@@ -42,6 +41,17 @@ LABEL = "label"
 SEGMENT = "segment"
 #: Points of a curve or a scatter sent to the UI: enough to draw, few enough to send.
 MAX_POINTS = 400
+
+
+class OnlineMetric(Protocol):
+    """An online metric as rtml reads it: one of River's, or one of rtml's own that is not a
+    River metric (clustering's silhouette, whose ``update`` also takes the centres). What feeds
+    it knows its ``update``'s arguments; what reports it needs only these."""
+
+    @property
+    def bigger_is_better(self) -> bool: ...
+    def get(self) -> float: ...
+    def update(self, *args: Any, **kwargs: Any) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,7 @@ class Task(ABC):
         :meth:`predict_then_learn`'s answer."""
 
     @abstractmethod
-    def online_metrics(self) -> dict[str, Metric]:
+    def online_metrics(self) -> dict[str, OnlineMetric]:
         """Fresh River metrics, by name; each knows its direction (``bigger_is_better``)."""
 
     def prequential(self, has_oracle: bool = True) -> Prequential:

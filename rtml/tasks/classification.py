@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rtml.tasks.base import thin
+from rtml.tasks.base import OnlineMetric, thin
 from rtml.tasks.boosting import Boosted
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    from river.metrics.base import Metric
 
     from rtml.usecases.base import UseCase
 
@@ -64,7 +63,7 @@ class Classification(Boosted):
         model.learn_one(x, y)
         return proba
 
-    def online_metrics(self) -> dict[str, Metric]:
+    def online_metrics(self) -> dict[str, OnlineMetric]:
         from river import metrics
 
         return {
@@ -140,12 +139,12 @@ class Classification(Boosted):
     # -- serving and storage ---------------------------------------------------------------------
     def answer(self, spec: UseCase, value: Any) -> dict[str, Any]:
         probability = float(value)
-        return {spec.target: probability >= self.decision_threshold, "probability": probability}
+        return {spec.label: probability >= self.decision_threshold, "probability": probability}
 
     def answer_fields(self, spec: UseCase) -> dict[str, tuple[Any, Any]]:
         said = f"probability >= {self.decision_threshold}"
         return {
-            str(spec.target): (bool, Field(description=f"the decision: {said}")),
+            spec.label: (bool, Field(description=f"the decision: {said}")),
             "probability": (float, Field(ge=0, le=1, description="of the positive class")),
         }
 

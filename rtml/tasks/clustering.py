@@ -17,12 +17,11 @@ import numpy as np
 from pydantic import Field
 
 from rtml.online.prequential import Prequential
-from rtml.tasks.base import Flavor, OnRound, Task, thin
+from rtml.tasks.base import Flavor, OnlineMetric, OnRound, Task, thin
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    from river.metrics.base import Metric
 
     from rtml.usecases.base import UseCase
 
@@ -64,7 +63,7 @@ class Clustering(Task):
         model.learn_one(x)
         return model.predict_one(x)
 
-    def online_metrics(self) -> dict[str, Metric]:
+    def online_metrics(self) -> dict[str, OnlineMetric]:
         from river import metrics
 
         return {"silhouette": Silhouette(), "ari": metrics.AdjustedRand()}
@@ -221,7 +220,7 @@ class Silhouette:
         self.count = 0
 
     def update(
-        self, x: Mapping[str, float], label: Any, centers: Mapping[Any, Mapping[str, float]]
+        self, x: dict[str, float], label: Any, centers: Mapping[Any, dict[str, float]]
     ) -> None:
         if label not in centers or len(centers) < 2:
             return
@@ -246,17 +245,18 @@ class Silhouette:
         return Silhouette(window)
 
 
-def _distance(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+def _distance(a: dict[str, float], b: dict[str, float]) -> float:
+    """River's compiled distance (absent keys count as 0); it takes real dicts, no Mapping."""
     from river.utils.vectordict import euclidean_distance_dict
 
-    return float(euclidean_distance_dict(a, b))  # River's compiled one: absent keys count as 0
+    return float(euclidean_distance_dict(a, b))
 
 
 ClusterView = tuple[dict[str, float], dict[Any, dict[str, float]]]
 
 
 def cluster_view(model: Any, x: dict[str, Any]) -> ClusterView:
-    """A clustering pipeline's view of ``x``: the point as its clusterer sees it, and the centres."""
+    """A clustering pipeline's view of ``x``: the point as its clusterer sees it and the centres."""
     return model.transform_one(x), model[-1].centers
 
 

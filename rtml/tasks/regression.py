@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rtml.tasks.base import thin
+from rtml.tasks.base import OnlineMetric, thin
 from rtml.tasks.boosting import Boosted
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
-    from river.metrics.base import Metric
 
     from rtml.usecases.base import UseCase
 
@@ -53,7 +52,7 @@ class Regression(Boosted):
         model.learn_one(x, y)
         return prediction
 
-    def online_metrics(self) -> dict[str, Metric]:
+    def online_metrics(self) -> dict[str, OnlineMetric]:
         from river import metrics
 
         return {"mae": metrics.MAE(), "rmse": metrics.RMSE(), "r2": metrics.R2()}
@@ -97,10 +96,10 @@ class Regression(Boosted):
 
     # -- serving and storage ---------------------------------------------------------------------
     def answer(self, spec: UseCase, value: Any) -> dict[str, Any]:
-        return {spec.target: float(value)}
+        return {spec.label: float(value)}
 
     def answer_fields(self, spec: UseCase) -> dict[str, tuple[Any, Any]]:
-        return {str(spec.target): (float, Field(description="the predicted value"))}
+        return {spec.label: (float, Field(description="the predicted value"))}
 
     def prediction_type(self) -> pa.DataType:
         import pyarrow as pa

@@ -83,6 +83,13 @@ class UseCase:
         return f"{self.topic}.dlq"
 
     @property
+    def label(self) -> str:
+        """The field that carries the answer; what only a supervised task asks for."""
+        if self.target is None:
+            raise ValueError(f"{self.name} is unsupervised: its events carry no label")
+        return self.target
+
+    @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
@@ -129,9 +136,7 @@ class UseCase:
         return extract(self.features, event.model_dump())
 
     def label_of(self, event: EventModel) -> Any:
-        if self.target is None:
-            raise ValueError(f"{self.name} is unsupervised: its events carry no label")
-        return getattr(event, self.target)
+        return getattr(event, self.label)
 
     def key_of(self, event: EventModel) -> str:
         return str(getattr(event, self.key))

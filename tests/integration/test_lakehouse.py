@@ -88,7 +88,8 @@ def landed(settings: Settings, since: Offsets) -> dict[str, tuple[int, int]]:
         sql = (
             f"SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)) FROM ("
             f" SELECT kafka_partition, kafka_offset FROM {name} WHERE {where} UNION ALL"
-            f" SELECT kafka_partition, kafka_offset FROM quarantine WHERE usecase = '{name}' AND {where})"
+            " SELECT kafka_partition, kafka_offset FROM quarantine"
+            f" WHERE usecase = '{name}' AND {where})"
         )
         rows, distinct = lake.query(sql).to_pylist()[0].values()
         out[name] = (int(rows), int(distinct))
@@ -153,7 +154,7 @@ def send_malformed(settings: Settings) -> list[tuple[int, int, str]]:
 
 
 def in_flight_batch(settings: Settings) -> bool:
-    """A micro-batch whose offsets are logged but whose commit is not: killing now forces a replay."""
+    """A micro-batch with its offsets logged and its commit not: killing now forces a replay."""
     root = Path(checkpoint_uri(settings, "tfd"))
     ids = lambda d: {int(p.name) for p in (root / d).glob("[0-9]*")}  # noqa: E731
     started, committed = ids("offsets"), ids("commits")
@@ -178,7 +179,8 @@ def lake(stack: Settings) -> Iterator[dict]:
     healthy_s = time.monotonic() - t0
     first_s, all_s = wait_landed(stack, since, want)
     print(
-        f"\nlakehouse start: healthy {healthy_s:.1f}s, first Delta rows {healthy_s + first_s:.1f}s, "
+        f"\nlakehouse start: healthy {healthy_s:.1f}s, "
+        f"first Delta rows {healthy_s + first_s:.1f}s, "
         f"all {sum(want.values())} rows {healthy_s + all_s:.1f}s"
     )
     yield {"since": since, "until": until, "want": want, "malformed": malformed}
@@ -210,7 +212,8 @@ def test_every_event_lands_once_with_real_types(stack: Settings, lake: dict) -> 
         where = _since(lake["since"][spec.topic])
         row = table.query(
             f"SELECT count(*) FILTER (truth IS NULL) AS no_truth,"
-            f" count(*) FILTER (event_date <> CAST(timezone('UTC', timestamp) AS DATE)) AS bad_date,"
+            f" count(*) FILTER (event_date <> CAST(timezone('UTC', timestamp) AS DATE))"
+            " AS bad_date,"
             f" any_value(truth) AS truth FROM {name} WHERE {where}"
         ).to_pylist()[0]
         assert row["no_truth"] == 0 and row["bad_date"] == 0
@@ -225,8 +228,8 @@ def test_malformed_events_are_quarantined_with_reasons(stack: Settings, lake: di
     rows = (
         Lake(stack)
         .query(
-            "SELECT kafka_partition, kafka_offset, reason, value FROM quarantine WHERE usecase = 'tfd' AND "
-            + _since(lake["since"]["tfd.events"])
+            "SELECT kafka_partition, kafka_offset, reason, value FROM quarantine"
+            " WHERE usecase = 'tfd' AND " + _since(lake["since"]["tfd.events"])
         )
         .to_pylist()
     )
@@ -283,7 +286,8 @@ def test_a_crash_mid_batch_and_a_restart_neither_lose_nor_duplicate(
         time.sleep(0.1)
     assert status_of("lakehouse")["lakehouse"]["state"] == "stopped"
     print(
-        f"\nkilled with a micro-batch in flight: {replay}; landed before restart: {landed(stack, since)}"
+        f"\nkilled with a micro-batch in flight: {replay}; "
+        f"landed before restart: {landed(stack, since)}"
     )
 
     restarted = cli("lakehouse", "start")

@@ -187,7 +187,8 @@ def test_secrets_are_referenced_never_written() -> None:
                     literal = "value" in env and not env["name"].endswith("_NAME")  # a reference
                     if literal and any(w in env["name"].upper() for w in secret_words):
                         pytest.fail(
-                            f"{obj['kind']}/{obj['metadata']['name']}: {env['name']} has a literal value"
+                            f"{obj['kind']}/{obj['metadata']['name']}: "
+                            f"{env['name']} has a literal value"
                         )
         (config,) = [
             c for c in by_kind(value_set, "ConfigMap") if c["metadata"]["name"] == "rtml-config"

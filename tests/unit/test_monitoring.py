@@ -112,7 +112,9 @@ REQUIRED_ALERTS = {
     "learner stalled": "RtmlLearnerStalled",
     "consumer lag growing": "RtmlConsumerLagGrowing",
     "checkpoint stale": "RtmlCheckpointStale",
-    "model metric degraded against its trailing baseline (higher is better)": "RtmlModelMetricDegraded",
+    "model metric degraded against its trailing baseline (higher is better)": (
+        "RtmlModelMetricDegraded"
+    ),
     "model metric degraded against its trailing baseline (errors)": "RtmlModelErrorDegraded",
     "DLQ rate high": "RtmlDeadLetterRateHigh",
     "prediction p99 too high": "RtmlPredictionLatencyHigh",

@@ -83,7 +83,8 @@ def test_every_poison_kind_is_refused_by_the_spec(usecase: str) -> None:
 
 
 def test_vegeta_results_are_counted_by_status_and_time() -> None:
-    # timestamp (ns), code, latency (ns), bytes out, bytes in, error, body, attack, seq, method, url, headers
+    # timestamp (ns), code, latency (ns), bytes out, bytes in, error, body, attack, seq, method,
+    # url, headers
     rows = [
         "1000000000,200,5000000,10,20,,,,0,POST,http://x,",
         "1500000000,503,1000000,10,20,503 Service Unavailable,,,1,POST,http://x,",

@@ -28,7 +28,14 @@ NAME = "api-fuzz"
 SUMMARY = "schemathesis against /openapi.json: no 5xx, every answer as the schema declares"
 NEEDS = ("kafka", "redis", "mlflow", "ray", "api")
 LAKE_ROWS = 300
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    )
+)
 
 
 def run(ctx: Context) -> Verdict:
@@ -69,7 +76,8 @@ def run(ctx: Context) -> Verdict:
             str(report),
         ]
         ctx.say(
-            f"  schemathesis on {ctx.settings.serve_url}/openapi.json ({ctx.size(15, 200)} examples per operation)"
+            f"  schemathesis on {ctx.settings.serve_url}/openapi.json "
+            f"({ctx.size(15, 200)} examples per operation)"
         )
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=ctx.size(900, 7200), cwd=tmp

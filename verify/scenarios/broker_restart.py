@@ -45,7 +45,8 @@ def run(ctx: Context) -> Verdict:
         how = "stop" if i % 2 == 0 else "kill"
         hows.append(how)
         ctx.say(
-            f"  {'stopping' if how == 'stop' else 'killing'} the broker ({i + 1}/{restarts}) for {down_s}s"
+            f"  {'stopping' if how == 'stop' else 'killing'} the broker "
+            f"({i + 1}/{restarts}) for {down_s}s"
         )
         t0 = time.monotonic()
         terminate(kafka.files, sig=signal.SIGTERM if how == "stop" else signal.SIGKILL)

@@ -2,8 +2,9 @@
 (the model path, cache bypassed). Serve must shed the excess with 503 rather than queue without
 end, so the admitted requests' p99 is bounded: it does not grow while the overload lasts (the
 second half's p99 is at most 1.5x the first half's, or 1 s), and stays under half of Serve's
-request timeout (an admitted request is answered, never timed out). Nothing may crash (the replicas serving before serve after), no request may go
-unanswered, and capacity is back within seconds of the load's end.
+request timeout (an admitted request is answered, never timed out). Nothing may crash (the
+replicas serving before serve after), no request may go unanswered, and capacity is back within
+seconds of the load's end.
 
 What this machine shows (2 cores shared by the load generator, HAProxy and the replica): the
 generator often cannot offer the full 3x (it reached 1.6-1.8x of a 530-680 req/s capacity
@@ -91,7 +92,8 @@ def _overload(ctx: Context) -> Verdict:
     before = _replicas(ctx)
     rate = FACTOR * rps
     ctx.say(
-        f"  capacity {rps:.0f} req/s (p50 {capacity.quantile(0.5) * 1000:.0f} ms); open loop at {rate:.0f} req/s"
+        f"  capacity {rps:.0f} req/s (p50 {capacity.quantile(0.5) * 1000:.0f} ms); "
+        f"open loop at {rate:.0f} req/s"
     )
     load = attack(settings, url, body, seconds=ctx.size(10, 60), rate=rate, headers=headers)
     ended = time.monotonic()
@@ -163,7 +165,8 @@ def _overload(ctx: Context) -> Verdict:
     )
     verdict.expect(
         recovered_after is not None and recovered_after <= RECOVERY_LIMIT_S,
-        f"capacity not back to {RECOVERED:.0%} within {RECOVERY_LIMIT_S:.0f}s (after: {recovered_after})",
+        f"capacity not back to {RECOVERED:.0%} within {RECOVERY_LIMIT_S:.0f}s "
+        f"(after: {recovered_after})",
     )
     lost = {r: s for r, s in before.items() if after.get(r) != "RUNNING"}
     verdict.expect(not lost, f"replicas that did not survive the overload: {lost}")

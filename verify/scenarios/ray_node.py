@@ -182,7 +182,8 @@ def run(ctx: Context) -> Verdict:
         killed_by = time.monotonic()  # the last of them is dead
         terminate(files, sig=signal.SIGKILL)  # anything started meanwhile, and the pid file
         ctx.say(
-            f"  worker node SIGKILLed ({len(tree)} processes in {(killed_by - killed_at) * 1000:.1f} ms)"
+            f"  worker node SIGKILLed ({len(tree)} processes "
+            f"in {(killed_by - killed_at) * 1000:.1f} ms)"
         )
         stream.join(verdict)
         back = _wait(
@@ -194,7 +195,7 @@ def run(ctx: Context) -> Verdict:
         clients.close()
 
         # In flight at the kill: sent before the last process died, answered after the first signal
-        # (from the requests' own times; a count sampled before the kill missed those sent meanwhile).
+        # (from the requests' own times: a count sampled before the kill missed those sent since).
         def in_flight(sent: float, done: float) -> bool:
             return sent <= killed_by and done >= killed_at
 

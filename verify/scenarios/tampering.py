@@ -75,14 +75,18 @@ def _checkpoints(ctx: Context, verdict: Verdict) -> None:
     )
     verdict.expect(
         status.get("restored_from") == "mlflow snapshot" and status.get("learned") == learned,
-        f"after refusing Redis the learner restored {status.get('restored_from')!r} with {status.get('learned')} events",
+        f"after refusing Redis the learner restored {status.get('restored_from')!r} "
+        f"with {status.get('learned')} events",
     )
     handle = learner.find(USECASE)
-    ray.kill(handle, no_restart=True)
+    if handle is not None:
+        ray.kill(handle, no_restart=True)
 
     # 2. Redis and the snapshot altered: the learner refuses both and stays stopped, saying why.
     snapshots = MlflowSnapshots.of(settings)
-    run = snapshots._run(USECASE, 0, create=False)
+    run = snapshots._find_run(USECASE, 0)
+    if run is None:
+        raise RuntimeError(f"the {USECASE} learner has no MLflow snapshot run to alter")
     slot = run.data.tags["rtml.snapshot_slot"]
     import tempfile
     from pathlib import Path

@@ -35,7 +35,7 @@ COUNTRIES = {  # country: (currency, share of users, units of currency per USD)
     "MX": ("MXN", 0.04, 17.0),
     "NG": ("NGN", 0.02, 1500.0),
 }
-DEVICES = {  # type: [(os, browser), ...]
+DEVICES = {  # device kind: [(os, browser), ...]
     "mobile": [("iOS", "Safari"), ("Android", "Chrome"), ("Android", "Samsung Internet")],
     "desktop": [
         ("Windows", "Chrome"),
@@ -94,7 +94,10 @@ class TransactionGenerator(EventGenerator):
         self.bursts: list[tuple[User, int]] = []  # card-testing bursts in progress
 
     def _city(self, cc: str) -> tuple[float, float, str]:
-        lat, lon, name, _, _ = self.fake.local_latlng(country_code=cc)
+        place = self.fake.local_latlng(country_code=cc)
+        if place is None:
+            raise ValueError(f"Faker knows no place in {cc}")
+        lat, lon, name, _, _ = place
         return float(lat), float(lon), name
 
     def _device(self, kind: str | None = None) -> tuple[str, str, str]:
