@@ -11,7 +11,7 @@ NPM_STAMP := $(FRONTEND)/node_modules/.installed
 UI_BUILD := $(FRONTEND)/build/index.html
 UI_SOURCES := $(shell find $(FRONTEND)/src $(FRONTEND)/static -type f 2>/dev/null) $(FRONTEND)/svelte.config.js $(FRONTEND)/vite.config.ts
 
-.PHONY: up down status test unit integration bench install system clean help ui generate
+.PHONY: up down status test lint unit integration bench install system clean help ui generate
 
 help:
 	@echo "make up      install everything and start the local stack (rtml up)"
@@ -58,7 +58,13 @@ down:
 status:
 	$(BIN)/rtml status
 
-test: install ui
+# The habits first (seconds), then the UI's unit tests, then every Python test.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: install ui lint
 	cd $(FRONTEND) && npm test
 	$(BIN)/python -m pytest tests
 

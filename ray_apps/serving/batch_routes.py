@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -56,7 +57,7 @@ def batch_routes(
 ) -> None:
     uc = spec.name
     base = f"/api/v1/{uc}/batch"
-    tags = [uc]
+    tags: list[str | Enum] = [uc]
 
     @app.get(f"{base}/versions", tags=tags)
     async def versions() -> Versions:

@@ -18,6 +18,7 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -111,7 +112,10 @@ class BodyLimit:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
                 if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                    detail = f"request body of {int(value)} bytes is over the {self.max_bytes} byte limit"
+                    detail = (
+                        f"request body of {int(value)} bytes is over the "
+                        f"{self.max_bytes} byte limit"
+                    )
                     await JSONResponse({"detail": detail}, 413)(scope, receive, send)
                     return
         await self.app(scope, receive, send)
@@ -131,7 +135,9 @@ def make_app(service: Service) -> FastAPI:
     app = FastAPI(
         title="rtml",
         version="1",
-        description="Online (River, learning now) and batch (MLflow champion) models of each use case.",
+        description=(
+            "Online (River, learning now) and batch (MLflow champion) models of each use case."
+        ),
     )
     app.add_middleware(BodyLimit, max_bytes=settings.serve_max_body_bytes)
     components: dict[str, Any] = {}
@@ -318,7 +324,7 @@ def _usecase_routes(
     one_or_many = body_schema(request_model, settings.serve_max_events, components)
     labelled = body_schema(spec.event, settings.serve_max_events, components)
     answers = prediction_answers(uc)
-    tags = [uc]
+    tags: list[str | Enum] = [uc]
     online = build_model(spec)
     online_name = type(
         list(online.steps.values())[-1] if hasattr(online, "steps") else online
@@ -351,7 +357,11 @@ def _usecase_routes(
             out = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in out.items()}
             out["prediction"] = out.pop("predictions")
         # Server-Timing: the replica's own share of the request (browsers' devtools show it).
-        timing = f"read;dur={(t1 - t0) * 1000:.2f}, model;dur={(t2 - t1) * 1000:.2f}, app;dur={(time.perf_counter() - t0) * 1000:.2f}"
+        app_ms = (time.perf_counter() - t0) * 1000
+        timing = (
+            f"read;dur={(t1 - t0) * 1000:.2f}, model;dur={(t2 - t1) * 1000:.2f}, "
+            f"app;dur={app_ms:.2f}"
+        )
         return JSONResponse({"usecase": uc, "kind": kind, **out}, headers={"Server-Timing": timing})
 
     @app.post(
@@ -439,14 +449,16 @@ def _usecase_routes(
 
     @app.post(f"{base}/incremental/reset", tags=tags, responses=errors(401, 409, 503))
     async def reset(request: Request) -> LearnersReset:
-        """Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set."""
+        """Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token
+        if set."""
         authorize(request)
         learners = await service.reset_learners(uc)
         return LearnersReset.model_validate({"usecase": uc, "learners": learners})
 
     @app.get(f"{base}/model", tags=tags, response_model_exclude_unset=True)
     async def model() -> ModelInfo:
-        """Both models: the online one's checkpoints and the batch champion's version and metrics."""
+        """Both models: the online one's checkpoints and the batch champion's version and
+        metrics."""
         inc = service.incremental[uc]
         return ModelInfo.model_validate(
             {

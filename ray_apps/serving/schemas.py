@@ -197,7 +197,7 @@ def prediction_answers(usecase: str) -> PredictionAnswers:
     many = list[prediction]  # type: ignore[valid-type]
 
     def answer(kind: str, base: type[BaseModel], **fields: Any) -> type[BaseModel]:
-        return create_model(f"{name}{kind}", __base__=base, **fields)  # type: ignore[no-any-return]
+        return create_model(f"{name}{kind}", __base__=base, **fields)
 
     return PredictionAnswers(
         incremental=answer("IncrementalAnswer", IncrementalAnswer, prediction=(prediction, ...))

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import ray
@@ -37,6 +37,8 @@ from rtml.kafka import broker_ready, producer_config
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
 from rtml.usecases.base import EventModel
+
+T = TypeVar("T")
 
 #: How often the served-version gauges are set again (Ray drops a gauge not set for a while).
 GAUGE_REFRESH_S = 5.0
@@ -64,7 +66,7 @@ class Service:
         self._versions: dict[str, int] = {}
         self._in_flight = {"incremental": 0, "batch": 0}
         self.stop = threading.Event()
-        threads = [
+        threads: list[tuple[str, Callable[..., object], tuple[Any, ...]]] = [
             (
                 "checkpoint-announcements",
                 watch_checkpoints,
@@ -105,7 +107,7 @@ class Service:
         straight to the model and skips the batch queue's few event-loop rounds."""
         return self._in_flight[kind] > 0
 
-    async def _alone(self, kind: str, call: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    async def _alone(self, kind: str, call: Awaitable[T]) -> T:
         self._in_flight[kind] += 1
         try:
             return await call
@@ -164,7 +166,8 @@ class Service:
                 if err is not None:
                     loop.call_soon_threadsafe(future.set_exception, RuntimeError(str(err)))
                 else:
-                    loop.call_soon_threadsafe(future.set_result, (msg.partition(), msg.offset()))
+                    where = (msg.partition() or 0, msg.offset() or 0)  # set on a delivered one
+                    loop.call_soon_threadsafe(future.set_result, where)
 
             return report
 
@@ -298,7 +301,8 @@ async def _grouped(
     call: Callable[[tuple[Any, ...], list[Any]], Awaitable[dict[str, Any]]],
 ) -> list[Any]:
     """Answer a batch of ``(*key, rows)`` items with one ``call`` per distinct key; each item gets
-    its own slice of the answer's per-row lists, or the exception its call raised (it never fails the others)."""
+    its own slice of the answer's per-row lists, or the exception its call raised (it never
+    fails the others)."""
     groups: dict[tuple[Any, ...], list[int]] = {}
     for i, item in enumerate(items):
         groups.setdefault(item[:-1], []).append(i)

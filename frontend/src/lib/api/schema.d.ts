@@ -268,7 +268,8 @@ export interface paths {
         put?: never;
         /**
          * Reset
-         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set.
+         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token
+         *     if set.
          */
         post: operations["reset_api_v1_ecci_incremental_reset_post"];
         delete?: never;
@@ -326,7 +327,8 @@ export interface paths {
         };
         /**
          * Model
-         * @description Both models: the online one's checkpoints and the batch champion's version and metrics.
+         * @description Both models: the online one's checkpoints and the batch champion's version and
+         *     metrics.
          */
         get: operations["model_api_v1_ecci_model_get"];
         put?: never;
@@ -621,7 +623,8 @@ export interface paths {
         put?: never;
         /**
          * Reset
-         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set.
+         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token
+         *     if set.
          */
         post: operations["reset_api_v1_eta_incremental_reset_post"];
         delete?: never;
@@ -679,7 +682,8 @@ export interface paths {
         };
         /**
          * Model
-         * @description Both models: the online one's checkpoints and the batch champion's version and metrics.
+         * @description Both models: the online one's checkpoints and the batch champion's version and
+         *     metrics.
          */
         get: operations["model_api_v1_eta_model_get"];
         put?: never;
@@ -1055,7 +1059,8 @@ export interface paths {
         put?: never;
         /**
          * Reset
-         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token if set.
+         * @description Forget the stopped learner's model and checkpoint (409 while it runs). Bearer token
+         *     if set.
          */
         post: operations["reset_api_v1_tfd_incremental_reset_post"];
         delete?: never;
@@ -1113,7 +1118,8 @@ export interface paths {
         };
         /**
          * Model
-         * @description Both models: the online one's checkpoints and the batch champion's version and metrics.
+         * @description Both models: the online one's checkpoints and the batch champion's version and
+         *     metrics.
          */
         get: operations["model_api_v1_tfd_model_get"];
         put?: never;
