@@ -148,9 +148,9 @@ def learners_table(rows: list[dict], wide: bool = False) -> Table:
             "checkpoint": f"v{ck['version']} {_ago(ck.get('age_s', 0))} ago"
             if ck.get("version")
             else "",
-            "primary (of oracle)": f"{primary} {value:.4g} ({share:.0%})"
-            if value is not None and share
-            else "",
+            "primary (of oracle)": ""
+            if value is None
+            else f"{primary} {value:.4g} ({f'{share:.0%}' if share else 'no oracle'})",
         }
         table.add_row(*(cells[k] for k in columns))
     return table

@@ -111,7 +111,7 @@ class LearnerMetrics:
         for partition, behind in lag.items():
             self.lag.set(behind, {**self.tags, "partition": str(partition)})
         for window in ("overall", "recent", "oracle", "share_of_oracle"):
-            for name, value in report.get(window, {}).items():
+            for name, value in (report.get(window) or {}).items():  # no oracle: None
                 if isinstance(value, float | int) and math.isfinite(value):
                     self.model_metric.set(value, {**self.tags, "metric": name, "window": window})
         if "n_clusters" in report:
