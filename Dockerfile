@@ -19,6 +19,7 @@ COPY --chown=ray:users ray_apps ./ray_apps
 COPY --chown=ray:users jobs ./jobs
 COPY --chown=ray:users kuberay ./kuberay
 COPY --chown=ray:users verify ./verify
+COPY --chown=ray:users examples ./examples
 RUN pip install --no-cache-dir '.[cluster]'
 
 # The Kafka source, Delta and hadoop-aws jars, resolved once into the Ivy cache the job reads
