@@ -29,6 +29,7 @@ from ray.tune.schedulers import ASHAScheduler
 from jobs.cluster import connect
 from rtml.batch import training
 from rtml.settings import Settings
+from rtml.tasks.base import Fit
 from rtml.tasks.boosting import MAX_ITERATIONS
 from rtml.usecases import get
 
@@ -55,9 +56,8 @@ def trial(config: dict[str, Any], usecase: str, split: training.Split) -> None:
         tune.report({"valid_loss": loss, "iterations": iteration})
         return True
 
-    model = task.fit(
-        spec, config, split.train, split.valid, on_round=on_round, round_every=ROUND_EVERY
-    )
+    run = Fit(valid=split.valid, on_round=on_round, round_every=ROUND_EVERY)
+    model = task.fit(spec, config, split.train, run)
     valid = training.scores(spec, model, split.valid)
     loss = task.trial_loss(model, valid)
     tune.report({**valid, "valid_loss": loss, **task.trial_report(model), "finished": 1})

@@ -8,6 +8,7 @@ from rtml.batch.frames import feature_frame
 from rtml.batch.model import BatchModel, evaluate
 from rtml.settings import Settings
 from rtml.store import registry
+from rtml.tasks.base import Fit
 from rtml.usecases import get
 from rtml.usecases.base import dumps
 from rtml.usecases.generators import generator_for
@@ -35,7 +36,7 @@ def register_small(settings: Settings, usecase: str, seed: int = 0, rows: int = 
     else:
         truth = [spec.oracle_of(dumps(g.truth)) for g in generated]
     train = frame.iloc[:rows].assign(**{spec.task.truth_column: truth[:rows]})
-    model = spec.task.fit(spec, spec.task.quick_params, train, seed=seed)
+    model = spec.task.fit(spec, spec.task.quick_params, train, Fit(seed=seed))
     holdout = frame.iloc[rows:].reset_index(drop=True)
     predictions = BatchModel(usecase, 0, {}, model).predict(holdout)
     scores = evaluate(spec, predictions, truth[rows:], holdout)

@@ -15,6 +15,7 @@ from rtml.batch import training
 from rtml.batch.model import evaluate
 from rtml.settings import Settings
 from rtml.store import registry
+from rtml.tasks.base import Predicted
 from rtml.usecases import get
 
 
@@ -33,7 +34,7 @@ def evaluate_champion(settings: Settings, usecase: str, rows: int = 2000) -> dic
         raise LookupError(str(exc)) from None
     predictions = model.predict(frame)
     truth = frame[spec.task.truth_column].tolist()
-    view = spec.task.evaluation_view(spec, model.model, frame, predictions, truth)
+    view = spec.task.evaluation_view(spec, model.model, Predicted(frame, predictions, truth))
     return {
         "usecase": usecase,
         "version": model.version,

@@ -26,6 +26,7 @@ from rtml.settings import Settings
 from rtml.store import registry
 from rtml.store.gate import GateResult, gate
 from rtml.tasks import LABEL, SEGMENT
+from rtml.tasks.base import Fit
 from rtml.usecases import UseCase, get
 
 #: Columns beside the features in the training frame (and :data:`LABEL` or :data:`SEGMENT`).
@@ -95,7 +96,7 @@ def time_split(
 def fit(spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame) -> Any:
     """The final fit of a chosen configuration (no validation set: it was spent on the search).
     The sweep is over: the final fit may use every core of the machine it runs on."""
-    return spec.task.fit(spec, params, train, thread_count=os.cpu_count() or 1)
+    return spec.task.fit(spec, params, train, Fit(thread_count=os.cpu_count() or 1))
 
 
 def scores(spec: UseCase, model: Any, rows: pd.DataFrame) -> dict[str, float]:

@@ -55,6 +55,27 @@ class OnlineMetric(Protocol):
 
 
 @dataclass(frozen=True)
+class Fit:
+    """How a batch fit runs. With ``valid``, an iterative model stops early on its loss and
+    reports it through ``on_round`` every ``round_every`` rounds (a sweep's window into a fit)."""
+
+    valid: pd.DataFrame | None = None
+    on_round: OnRound | None = None
+    round_every: int = 10
+    thread_count: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """Rows of a feature frame with a model's prediction and the truth of each."""
+
+    frame: pd.DataFrame
+    predictions: list[Any]
+    truth: list[Any]
+
+
+@dataclass(frozen=True)
 class Task(ABC):
     """What a use case's models are, how they learn and predict, and how they are judged."""
 
@@ -124,21 +145,9 @@ class Task(ABC):
         """Ray Tune's search space of the batch model (imports Ray Tune: call it on Ray)."""
 
     @abstractmethod
-    def fit(
-        self,
-        spec: UseCase,
-        params: Mapping[str, Any],
-        train: pd.DataFrame,
-        valid: pd.DataFrame | None = None,
-        on_round: OnRound | None = None,
-        round_every: int = 10,
-        thread_count: int = 1,
-        seed: int = 0,
-    ) -> Any:
-        """Fit the batch model with ``params`` on ``train`` (which carries :attr:`truth_column`).
-
-        With ``valid``, an iterative model stops early on its loss and reports it through
-        ``on_round`` every ``round_every`` rounds."""
+    def fit(self, spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame, run: Fit) -> Any:
+        """Fit the batch model with ``params`` on ``train`` (which carries :attr:`truth_column`),
+        as ``run`` says (a validation set to stop early on, threads, seed)."""
 
     def refit_params(self, params: Mapping[str, Any], best: Mapping[str, Any]) -> dict[str, Any]:
         """The parameters of the final fit, from a trial's config and its last report."""
@@ -197,14 +206,7 @@ class Task(ABC):
         """How much each feature matters to the model overall."""
 
     @abstractmethod
-    def evaluation_view(
-        self,
-        spec: UseCase,
-        model: Any,
-        frame: pd.DataFrame,
-        predictions: list[Any],
-        truth: list[Any],
-    ) -> dict[str, Any]:
+    def evaluation_view(self, spec: UseCase, model: Any, rows: Predicted) -> dict[str, Any]:
         """What the UI plots of a model on labelled rows (curves, residuals, projections)."""
 
     # -- serving and storage ---------------------------------------------------------------------

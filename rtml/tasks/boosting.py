@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rtml.tasks.base import LABEL, Flavor, OnRound, Task
+from rtml.tasks.base import LABEL, Fit, Flavor, Task
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,22 +76,13 @@ class Boosted(Task):
         }
         return self.catboost(params, common)
 
-    def fit(
-        self,
-        spec: UseCase,
-        params: Mapping[str, Any],
-        train: pd.DataFrame,
-        valid: pd.DataFrame | None = None,
-        on_round: OnRound | None = None,
-        round_every: int = 10,
-        thread_count: int = 1,
-        seed: int = 0,
-    ) -> Any:
+    def fit(self, spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame, run: Fit) -> Any:
         from rtml.batch.frames import frame_of
 
         iterations = int(params.get("iterations", MAX_ITERATIONS))
-        model = self.model(spec, params, iterations, thread_count, seed)
+        model = self.model(spec, params, iterations, run.thread_count, run.seed)
         x, y = frame_of(spec, train), train[LABEL].to_numpy()
+        valid, on_round, round_every = run.valid, run.on_round, run.round_every
         if valid is None:
             model.fit(x, y)
             return model

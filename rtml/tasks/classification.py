@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rtml.tasks.base import OnlineMetric, thin
+from rtml.tasks.base import OnlineMetric, Predicted, thin
 from rtml.tasks.boosting import Boosted
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
     from rtml.usecases.base import UseCase
@@ -126,15 +125,9 @@ class Classification(Boosted):
             "prior_noise": [prior * rng.random() for _ in truth],
         }
 
-    def evaluation_view(
-        self,
-        spec: UseCase,
-        model: Any,
-        frame: pd.DataFrame,
-        predictions: list[Any],
-        truth: list[Any],
-    ) -> dict[str, Any]:
-        return classification_view([bool(t) for t in truth], predictions, self.decision_threshold)
+    def evaluation_view(self, spec: UseCase, model: Any, rows: Predicted) -> dict[str, Any]:
+        truth = [bool(t) for t in rows.truth]
+        return classification_view(truth, rows.predictions, self.decision_threshold)
 
     # -- serving and storage ---------------------------------------------------------------------
     def answer(self, spec: UseCase, value: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from rtml.online.prequential import Prequential
-from rtml.tasks.base import Flavor, OnlineMetric, OnRound, Task, thin
+from rtml.tasks.base import Fit, Flavor, OnlineMetric, Predicted, Task, thin
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,23 +106,13 @@ class Clustering(Task):
         kmeans = KMeans(n_clusters=k, n_init=3, random_state=seed)
         return Pipeline([("encode", encode), ("kmeans", kmeans)])
 
-    def fit(
-        self,
-        spec: UseCase,
-        params: Mapping[str, Any],
-        train: pd.DataFrame,
-        valid: pd.DataFrame | None = None,
-        on_round: OnRound | None = None,
-        round_every: int = 10,
-        thread_count: int = 1,
-        seed: int = 0,
-    ) -> Any:
+    def fit(self, spec: UseCase, params: Mapping[str, Any], train: pd.DataFrame, run: Fit) -> Any:
         from rtml.batch.frames import frame_of
 
         rows = train
         if len(train) > KMEANS_MAX_ROWS:
-            rows = train.sample(KMEANS_MAX_ROWS, random_state=seed)
-        model = self.pipeline(spec, int(params["k"]), str(params["scaling"]), seed)
+            rows = train.sample(KMEANS_MAX_ROWS, random_state=run.seed)
+        model = self.pipeline(spec, int(params["k"]), str(params["scaling"]), run.seed)
         return model.fit(frame_of(spec, rows))
 
     def batch_predict(self, model: Any, frame: pd.DataFrame) -> list[Any]:
@@ -171,18 +161,11 @@ class Clustering(Task):
         total = sum(grouped.values()) or 1.0
         return {name: v / total for name, v in grouped.items()}
 
-    def evaluation_view(
-        self,
-        spec: UseCase,
-        model: Any,
-        frame: pd.DataFrame,
-        predictions: list[Any],
-        truth: list[Any],
-    ) -> dict[str, Any]:
+    def evaluation_view(self, spec: UseCase, model: Any, rows: Predicted) -> dict[str, Any]:
         from rtml.batch.frames import frame_of
 
-        encoded = np.asarray(model[:-1].transform(frame_of(spec, frame)))
-        return clustering_view(encoded, predictions, [str(t) for t in truth])
+        encoded = np.asarray(model[:-1].transform(frame_of(spec, rows.frame)))
+        return clustering_view(encoded, rows.predictions, [str(t) for t in rows.truth])
 
     # -- serving and storage ---------------------------------------------------------------------
     def answer(self, spec: UseCase, value: Any) -> dict[str, Any]:

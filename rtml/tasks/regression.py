@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rtml.tasks.base import OnlineMetric, thin
+from rtml.tasks.base import OnlineMetric, Predicted, thin
 from rtml.tasks.boosting import Boosted
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
     from rtml.usecases.base import UseCase
@@ -84,15 +83,8 @@ class Regression(Boosted):
     def baselines(self, truth: Sequence[Any], rng: random.Random) -> dict[str, Sequence[Any]]:
         return {"median": [float(np.median([float(t) for t in truth]))] * len(truth)}
 
-    def evaluation_view(
-        self,
-        spec: UseCase,
-        model: Any,
-        frame: pd.DataFrame,
-        predictions: list[Any],
-        truth: list[Any],
-    ) -> dict[str, Any]:
-        return regression_view([float(t) for t in truth], predictions)
+    def evaluation_view(self, spec: UseCase, model: Any, rows: Predicted) -> dict[str, Any]:
+        return regression_view([float(t) for t in rows.truth], rows.predictions)
 
     # -- serving and storage ---------------------------------------------------------------------
     def answer(self, spec: UseCase, value: Any) -> dict[str, Any]:

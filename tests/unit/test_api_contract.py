@@ -34,6 +34,7 @@ from rtml.online import build_model, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.store.gate import GateResult
 from rtml.store.registry import VersionInfo
+from rtml.tasks.base import Fit
 from rtml.usecases import USECASES, get
 from rtml.usecases.generators import generator_for
 from streaming.sample_lake import write_bronze
@@ -136,7 +137,8 @@ def client(lake: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
         svc.incremental[name].latest[0] = (3, time.time() - 5)
         cache: Any = SimpleNamespace(enabled=False)
         svc.batch[name] = Batch(spec, lake, cache, svc.metrics)
-        fitted = spec.task.fit(spec, dict(spec.task.quick_params), training.load_frame(lake, name))
+        frame = training.load_frame(lake, name)
+        fitted = spec.task.fit(spec, dict(spec.task.quick_params), frame, Fit())
         svc.batch[name].model = BatchModel(name, 1, {spec.primary_metric: 0.5}, fitted, "run-1")
     monkeypatch.setattr(
         batch_routes.evaluation.registry,

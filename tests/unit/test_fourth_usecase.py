@@ -25,6 +25,7 @@ from rtml.features import categorical, feature_sql, hour_of_day, log1p, numeric
 from rtml.online import build_model, predict_then_learn, prequential
 from rtml.settings import Settings
 from rtml.tasks import LABEL, Regression
+from rtml.tasks.base import Fit
 from rtml.usecases import USECASES, InvalidEvent, get, load_spec
 from rtml.usecases.base import EventModel, UseCase
 from streaming.lakehouse.validation import verdicts
@@ -151,7 +152,7 @@ def test_a_batch_frame_trains_and_scores_a_small_model(registered: UseCase) -> N
         **{LABEL: [SPEC.label_of(e) for e in events]}
     )
     train, holdout = frame.iloc[:300], frame.iloc[300:]
-    model = SPEC.task.fit(SPEC, SPEC.task.quick_params, train)
+    model = SPEC.task.fit(SPEC, SPEC.task.quick_params, train, Fit())
     predictions = BatchModel("energy", 0, {}, model).predict(holdout)
     scores = evaluate(SPEC, predictions, holdout[LABEL].tolist(), holdout)
     assert set(scores) == {"mae", "rmse", "r2"} and scores["r2"] > 0.5
