@@ -423,24 +423,21 @@ def _usecase_routes(
         parsed = parse_events(body, spec.event, settings.serve_max_events)
         return await service.feedback(uc, parsed.events)
 
-    @app.post(
-        f"{base}/incremental/start",
-        tags=tags,
-        responses=errors(401, 503),
-        response_model_exclude_unset=True,
-    )
+    # The learner controls: the token where set, a learner's status with only what it reports.
+    control: dict[str, Any] = {
+        "tags": tags,
+        "responses": errors(401, 503),
+        "response_model_exclude_unset": True,
+    }
+
+    @app.post(f"{base}/incremental/start", **control)
     async def start(request: Request) -> Learners:
         """Start the learner(s); they resume from the latest checkpoint. Bearer token if set."""
         authorize(request)
         learners = await service.start_learners(uc)
         return Learners.model_validate({"usecase": uc, "learners": learners})
 
-    @app.post(
-        f"{base}/incremental/stop",
-        tags=tags,
-        responses=errors(401, 503),
-        response_model_exclude_unset=True,
-    )
+    @app.post(f"{base}/incremental/stop", **control)
     async def stop(request: Request) -> Learners:
         """Stop the learner(s) after a final checkpoint. Bearer token if set."""
         authorize(request)
