@@ -74,7 +74,7 @@ def batch_routes(
                     version=v.version,
                     run_id=v.run_id,
                     aliases=v.aliases,
-                    metrics=v.metrics,
+                    metrics=dict(v.metrics),
                     gate=v.gate or None,
                     created=v.created,
                     share_of_oracle=_float(v.tags.get("share_of_oracle")),

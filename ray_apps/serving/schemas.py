@@ -26,6 +26,9 @@ from rtml.usecases import get
 Param = int | float | str | bool | None
 #: What a route declares as its answer: a model, or a union of models (one of which answers).
 AnswerModel = type[BaseModel] | UnionType
+#: Scores by metric name; ``None`` where a score is undefined (NaN, which JSON cannot carry: the
+#: ROC AUC of rows of one class, a metric before its first event).
+Scores = dict[str, float | None]
 
 
 # -- errors ----------------------------------------------------------------------------------------
@@ -249,10 +252,10 @@ class PrequentialReport(BaseModel):
 
     events: int
     primary: str
-    overall: dict[str, float]
-    recent: dict[str, float]
-    oracle: dict[str, float] | None
-    share_of_oracle: dict[str, float]
+    overall: Scores
+    recent: Scores
+    oracle: Scores | None
+    share_of_oracle: Scores
     n_clusters: int | None = Field(None, description="clustering only")
 
 
@@ -329,7 +332,7 @@ class Champion(BaseModel):
     version: int | None
     reason: str | None = None
     run_id: str | None = None
-    metrics: dict[str, float] | None = None
+    metrics: Scores | None = None
     feature_importance: dict[str, float] | None = None
     checked_at: float | None = None
     refused: dict[int, str] = Field(description="versions whose files failed their signature")
@@ -351,7 +354,7 @@ class Version(BaseModel):
     version: int
     run_id: str
     aliases: list[str]
-    metrics: dict[str, float]
+    metrics: Scores
     gate: str | None = Field(description="promoted, rejected or first (None: not gated)")
     created: float
     share_of_oracle: float | None
@@ -419,10 +422,10 @@ class SweepOutcome(BaseModel):
     trials: int
     rows: dict[str, int] = Field(description="rows in train, valid and holdout")
     best_config: dict[str, Param]
-    best_valid: dict[str, float]
+    best_valid: Scores
     version: int
-    holdout: dict[str, float]
-    oracle: dict[str, float] | None
+    holdout: Scores
+    oracle: Scores | None
     gate: Gate
     seconds: float
 
@@ -442,7 +445,7 @@ class Trial(BaseModel):
     sweep: str | None
     status: str
     params: dict[str, str]
-    metrics: dict[str, float]
+    metrics: Scores
     start_time: float
 
 
@@ -518,8 +521,8 @@ class Evaluation(BaseModel):
     usecase: str
     version: int
     rows: int
-    scores: dict[str, float]
-    oracle: dict[str, float] | None
+    scores: Scores
+    oracle: Scores | None
     task: str
     classification: ClassificationView | None = None
     regression: RegressionView | None = None

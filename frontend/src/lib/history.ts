@@ -37,7 +37,7 @@ export interface Point extends Snapshot {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-function weighted(rows: LearnerStatus[], pick: (r: LearnerStatus) => Record<string, number> | null | undefined) {
+function weighted(rows: LearnerStatus[], pick: (r: LearnerStatus) => Record<string, number | null> | null | undefined) {
 	const out: Record<string, number> = {};
 	const weights: Record<string, number> = {};
 	for (const r of rows) {

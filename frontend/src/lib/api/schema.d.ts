@@ -1197,7 +1197,7 @@ export interface components {
             } | null;
             /** Metrics */
             metrics?: {
-                [key: string]: number;
+                [key: string]: number | null;
             } | null;
             /** Reason */
             reason?: string | null;
@@ -1685,14 +1685,14 @@ export interface components {
             clustering?: components["schemas"]["ClusteringView"] | null;
             /** Oracle */
             oracle: {
-                [key: string]: number;
+                [key: string]: number | null;
             } | null;
             regression?: components["schemas"]["RegressionView"] | null;
             /** Rows */
             rows: number;
             /** Scores */
             scores: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Task */
             task: string;
@@ -2054,21 +2054,21 @@ export interface components {
             n_clusters?: number | null;
             /** Oracle */
             oracle: {
-                [key: string]: number;
+                [key: string]: number | null;
             } | null;
             /** Overall */
             overall: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Primary */
             primary: string;
             /** Recent */
             recent: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Share Of Oracle */
             share_of_oracle: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
         };
         /**
@@ -2193,16 +2193,16 @@ export interface components {
             };
             /** Best Valid */
             best_valid: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             gate: components["schemas"]["Gate"];
             /** Holdout */
             holdout: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Oracle */
             oracle: {
-                [key: string]: number;
+                [key: string]: number | null;
             } | null;
             /**
              * Rows
@@ -2581,7 +2581,7 @@ export interface components {
         Trial: {
             /** Metrics */
             metrics: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Params */
             params: {
@@ -2680,7 +2680,7 @@ export interface components {
             gate_champion_version: number | null;
             /** Metrics */
             metrics: {
-                [key: string]: number;
+                [key: string]: number | null;
             };
             /** Params */
             params: string | null;
