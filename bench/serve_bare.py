@@ -2,7 +2,8 @@
 process (no Ray). Incremental answers come from the learner's latest checkpoint loaded into the
 process, batch answers from the registry champion; requests are parsed, featurized and predicted
 exactly as rtml does (the spec's schema, ``spec.features_of``, the path memo of ``predict_many``,
-CatBoost without a DataFrame via ``fast_predict``), so only the serving around the models differs.
+CatBoost without a DataFrame via ``BatchModel.fast_predict``), so only the serving around the
+models differs.
 
     python bench/serve_bare.py --port 8100 [--usecase tfd]   (settings from RTML_* variables)
 """
@@ -21,7 +22,6 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ray_apps.serving.batch import fast_predict
 from ray_apps.serving.requests import parse_events, predict_model
 from rtml.checkpoint import RedisCheckpoints
 from rtml.online import predict_many
@@ -54,7 +54,7 @@ def make_app(usecase: str) -> FastAPI:
     @app.post(f"/api/v1/{usecase}/batch/predict")
     async def batch(request: Request) -> JSONResponse:
         xs, many = await features(request)
-        preds = [{"probability": p} for p in fast_predict(spec, champion, xs)]
+        preds = [{"probability": p} for p in champion.fast_predict(xs)]
         return JSONResponse({"predictions": preds} if many else {"prediction": preds[0]})
 
     return app
