@@ -11,8 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rtml.batch.frames import feature_frame
-from rtml.batch.model import evaluate
+from rtml.batch.frames import feature_frame, reference_space
 from rtml.usecases.base import UseCase
 
 Record = tuple[Mapping[str, Any], Mapping[str, Any]]  # (event as on the wire, truth)
@@ -25,6 +24,8 @@ def oracle_report(spec: UseCase, records: Sequence[Record], seed: int = 0) -> di
     events = [spec.parse(e) for e, _ in records]
     oracle = [spec.oracle(spec.truth.model_validate(t)) for _, t in records]
     truth = [spec.label_of(e) for e in events] if spec.task.supervised else oracle
-    frame = feature_frame(spec, [spec.features_of(e) for e in events])
+    points = None  # every answer is judged among the same points: placed in their space once
+    if spec.task.needs_points:
+        points = reference_space(spec, feature_frame(spec, [spec.features_of(e) for e in events]))
     answers = {"oracle": oracle, **spec.task.baselines(truth, random.Random(seed))}
-    return {name: evaluate(spec, predicted, truth, frame) for name, predicted in answers.items()}
+    return {name: spec.task.scores(spec, list(p), truth, points) for name, p in answers.items()}
