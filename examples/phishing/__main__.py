@@ -21,6 +21,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from rtml.kafka import producer_config
+from rtml.online import build_model
 from rtml.ray_env import apply_ray_env
 from rtml.settings import Settings, get_settings
 from rtml.usecases import USECASES
@@ -96,7 +97,7 @@ def river_score() -> float:
     """River's own progressive validation of the same model on the same stream."""
     from river import datasets, evaluate, metrics
 
-    model = SPEC.model({**SPEC.online_model}) if SPEC.model else None
+    model = build_model(SPEC)  # the very builder the learner uses
     return float(
         evaluate.progressive_val_score(datasets.Phishing(), model, metrics.LogLoss()).get()
     )
