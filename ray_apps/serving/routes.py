@@ -364,38 +364,27 @@ def _usecase_routes(
         )
         return JSONResponse({"usecase": uc, "kind": kind, **out}, headers={"Server-Timing": timing})
 
-    @app.post(
-        f"{base}/incremental/predict",
-        tags=tags,
-        openapi_extra=one_or_many,
-        response_model=answers.incremental,
-        responses=errors(*EVENT_ERRORS),
-    )
+    # The routes that read events: one or a list of them, and the errors that events can cause.
+    predicting: dict[str, Any] = {
+        "tags": tags,
+        "openapi_extra": one_or_many,
+        "responses": errors(*EVENT_ERRORS),
+    }
+
+    @app.post(f"{base}/incremental/predict", response_model=answers.incremental, **predicting)
     async def incremental_predict(request: Request) -> JSONResponse:
         """What the online model knows now: asked of the learner, or its last checkpoint while
         the learner restarts (``source``). One event, or a list (answered in order)."""
         return await timed("incremental", request, lambda xs: service.predict_incremental(uc, xs))
 
-    @app.post(
-        f"{base}/batch/predict",
-        tags=tags,
-        openapi_extra=one_or_many,
-        response_model=answers.batch,
-        responses=errors(*EVENT_ERRORS),
-    )
+    @app.post(f"{base}/batch/predict", response_model=answers.batch, **predicting)
     async def batch_predict(request: Request) -> JSONResponse:
         """The registry champion's prediction, cached in Redis by model version and features
         (``Cache-Control: no-cache`` skips the cache)."""
         use_cache = "no-cache" not in request.headers.get("cache-control", "")
         return await timed("batch", request, lambda xs: service.predict_batch(uc, xs, use_cache))
 
-    @app.post(
-        f"{base}/batch/explain",
-        tags=tags,
-        openapi_extra=one_or_many,
-        response_model=answers.explanation,
-        responses=errors(*EVENT_ERRORS),
-    )
+    @app.post(f"{base}/batch/explain", response_model=answers.explanation, **predicting)
     async def batch_explain(request: Request) -> dict[str, Any]:
         """Per-feature contributions of one event to the champion's prediction."""
         xs, many = await features(request)
