@@ -24,7 +24,7 @@ from deltalake import write_deltalake
 
 from jobs.cluster import connect
 from rtml.batch import training
-from rtml.features import feature_sql
+from rtml.entity import features_sql
 from rtml.lake import Lake, predictions_table, storage_options, table_uri
 from rtml.settings import Settings, load_settings
 from rtml.store import registry
@@ -49,10 +49,10 @@ def scoring_sql(spec: UseCase, since: str | None = None) -> str:
         "event_date",
         f"{truth} AS truth",
     ]
-    sql = feature_sql(spec.features, spec.name, extra)
-    if since:
-        sql += f" WHERE timestamp >= CAST('{pd.Timestamp(since).isoformat()}' AS TIMESTAMPTZ)"
-    return sql
+    where = (
+        f"timestamp >= CAST('{pd.Timestamp(since).isoformat()}' AS TIMESTAMPTZ)" if since else ""
+    )
+    return features_sql(spec, spec.name, extra, where)
 
 
 class Scorer:

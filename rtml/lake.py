@@ -24,7 +24,7 @@ import pyarrow.dataset as pads
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from rtml.features import feature_sql
+from rtml.entity import features_sql
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
 
@@ -172,8 +172,7 @@ class Lake:
     ) -> pa.Table:
         """The use case's batch features (the spec's one feature definition), as an Arrow table."""
         spec = get(usecase)
-        sql = feature_sql(spec.features, usecase, extra_columns)
-        return self.query(f"{sql} WHERE {where}" if where else sql)
+        return self.query(features_sql(spec, usecase, extra_columns, where))
 
     def info(self) -> list[TableInfo]:
         """Schema, row count and size of every table, from Delta metadata and Parquet footers."""

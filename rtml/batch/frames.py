@@ -30,14 +30,15 @@ def frame_of(spec: UseCase, frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ValueError(f"{spec.name}: missing feature(s) {', '.join(missing)}")
     out = pd.DataFrame(index=frame.index)
-    for feature in spec.features:
-        column = frame[feature.name]
-        if feature.kind == "numeric":
-            out[feature.name] = pd.to_numeric(column, errors="raise").astype("float64")
+    categorical = set(spec.categorical_names)
+    for name in spec.feature_names:
+        column = frame[name]
+        if name not in categorical:
+            out[name] = pd.to_numeric(column, errors="raise").astype("float64")
         else:
             if column.isna().any():
-                raise ValueError(f"{spec.name}: categorical feature {feature.name} is missing")
-            out[feature.name] = column.astype(str)
+                raise ValueError(f"{spec.name}: categorical feature {name} is missing")
+            out[name] = column.astype(str)
     return out
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from rtml.batch.frames import frame_of
 from rtml.batch.model import BatchModel, evaluate
-from rtml.features import feature_sql
+from rtml.entity import features_sql
 from rtml.lake import Lake
 from rtml.settings import Settings
 from rtml.store import registry
@@ -43,9 +43,8 @@ def training_sql(spec: UseCase, since: str | None = None, max_rows: int | None =
     extra = [f"timestamp AS {TIME}", f"{TRUTH}"]
     if spec.target is not None:
         extra.append(f"{spec.target} AS {LABEL}")
-    sql = feature_sql(spec.features, spec.name, extra)
-    if since:
-        sql += f" WHERE timestamp >= CAST('{_date(since)}' AS TIMESTAMPTZ)"
+    where = f"timestamp >= CAST('{_date(since)}' AS TIMESTAMPTZ)" if since else ""
+    sql = features_sql(spec, spec.name, extra, where)
     if max_rows:
         sql = f"SELECT * FROM ({sql} ORDER BY {TIME} DESC LIMIT {int(max_rows)})"
     return f"{sql} ORDER BY {TIME}"

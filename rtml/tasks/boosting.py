@@ -131,10 +131,9 @@ class Boosted(Task):
         serving integration test compares served and offline predictions). One thread: for a few
         rows CatBoost's thread pool costs more than the trees, and concurrent requests already
         keep the cores busy (docs/serving.md has the measurement)."""
-        data = [
-            [float(row[f.name]) if f.kind == "numeric" else str(row[f.name]) for f in spec.features]
-            for row in rows
-        ]
+        categorical = set(spec.categorical_names)
+        names = spec.feature_names
+        data = [[str(row[n]) if n in categorical else float(row[n]) for n in names] for row in rows]
         return self.predict_values(model, data, thread_count=1)
 
     def explain(self, spec: UseCase, model: Any, frame: pd.DataFrame) -> dict[str, float]:

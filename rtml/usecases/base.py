@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from rtml.entity import Entities, EntityState
 from rtml.features import Feature, FeatureValue, extract
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class UseCase:
     model: Callable[[dict[str, Any]], Any] | None = None
     #: The Kafka topic of the events, when they already live in one (default ``<name>.events``).
     kafka_topic: str | None = None
+    #: What each entity did before an event (:mod:`rtml.entity`): features beside ``features``.
+    entities: Entities | None = None
 
     @property
     def topic(self) -> str:
@@ -90,12 +93,18 @@ class UseCase:
         return self.target
 
     @property
+    def entity_feature_names(self) -> list[str]:
+        return self.entities.names if self.entities is not None else []
+
+    @property
     def feature_names(self) -> list[str]:
-        return [f.name for f in self.features]
+        """Every feature a model sees: the event's own, then its entities' (all numeric)."""
+        return [f.name for f in self.features] + self.entity_feature_names
 
     @property
     def numeric_names(self) -> list[str]:
-        return [f.name for f in self.features if f.kind == "numeric"]
+        own = [f.name for f in self.features if f.kind == "numeric"]
+        return own + self.entity_feature_names
 
     @property
     def categorical_names(self) -> list[str]:
@@ -132,8 +141,20 @@ class UseCase:
             return None
         return self.oracle(self.parse_truth(raw_truth))
 
-    def features_of(self, event: EventModel) -> dict[str, FeatureValue]:
-        return extract(self.features, event.model_dump())
+    def entity_state(self) -> EntityState | None:
+        """An empty entity memory for this spec (``None`` without entity features)."""
+        return EntityState(self.key, self.entities) if self.entities is not None else None
+
+    def features_of(
+        self, event: EventModel, state: EntityState | None = None
+    ) -> dict[str, FeatureValue]:
+        """Every feature of ``event``: its own, and its entities' from ``state`` (what is known of
+        them before it; without a state, the features of an entity with no history)."""
+        record = event.model_dump()
+        x = extract(self.features, record)
+        if self.entities is not None:
+            x.update((state or EntityState(self.key, self.entities)).features(record))
+        return x
 
     def label_of(self, event: EventModel) -> Any:
         return getattr(event, self.label)

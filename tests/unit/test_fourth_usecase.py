@@ -21,7 +21,8 @@ from ray_apps.serving.routes import make_app
 from rtml.batch import training
 from rtml.batch.frames import feature_frame
 from rtml.batch.model import BatchModel, evaluate
-from rtml.features import categorical, feature_sql, hour_of_day, log1p, numeric
+from rtml.entity import features_sql
+from rtml.features import categorical, hour_of_day, log1p, numeric
 from rtml.online import build_model, predict_then_learn, prequential
 from rtml.settings import Settings
 from rtml.tasks import LABEL, Regression
@@ -126,9 +127,7 @@ def test_features_are_the_same_online_and_in_sql() -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.register("bronze", table)
-    batch = feature_frame(
-        SPEC, con.sql(feature_sql(SPEC.features, "bronze")).to_arrow_table().to_pylist()
-    )
+    batch = feature_frame(SPEC, con.sql(features_sql(SPEC, "bronze")).to_arrow_table().to_pylist())
     pd.testing.assert_frame_equal(online, batch, check_exact=False, rtol=1e-12)
 
 

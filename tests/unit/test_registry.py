@@ -15,7 +15,7 @@ import pytest
 
 from rtml.batch import frames, training
 from rtml.batch.model import BatchModel
-from rtml.features import feature_sql
+from rtml.entity import features_sql
 from rtml.store import gate
 from rtml.usecases import USECASES, UseCase
 from rtml.usecases.generators import generator_for
@@ -36,10 +36,17 @@ def _records(spec: UseCase, n: int = N, seed: int = 7) -> list:
 
 def test_online_and_batch_rows_make_the_same_frame(spec: UseCase) -> None:
     records = _records(spec)
-    online = frames.feature_frame(spec, [spec.features_of(spec.parse(r.event)) for r in records])
+    state, rows = spec.entity_state(), []
+    for r in records:  # as a learner reads them: each event's entity features, then record it
+        event = spec.parse(r.event)
+        rows.append(spec.features_of(event, state))
+        if state is not None:
+            state.record(event.model_dump())
+    online = frames.feature_frame(spec, rows)
     con = duckdb.connect()
     con.register("bronze", bronze_table(spec.name, records))
-    batch_rows = con.sql(feature_sql(spec.features, "bronze", ["kafka_offset"])).to_arrow_table()
+    sql = features_sql(spec, "bronze", ["kafka_offset"])
+    batch_rows = con.sql(f"{sql} ORDER BY kafka_offset").to_arrow_table()
     from_sql_dicts = frames.feature_frame(spec, batch_rows.to_pylist())
     from_sql_frame = frames.feature_frame(spec, batch_rows.to_pandas())
 

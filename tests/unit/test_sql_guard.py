@@ -37,6 +37,7 @@ def lake_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     columns = {name: [e[name] for e in events] for name in spec.event.model_fields}
     columns["timestamp"] = pa.array(columns["timestamp"], pa.timestamp("us", tz="UTC"))
+    columns["kafka_partition"] = [0] * len(events)
     columns["kafka_offset"] = list(range(len(events)))
     write_deltalake(table_uri(settings, "tfd"), pa.table(columns))
     write_deltalake(
@@ -232,8 +233,11 @@ def test_batch_features_from_delta_match_the_online_features(settings: Settings)
     events = [spec.parse(next(gen).event) for _ in range(500)]
     rows = sorted(table.to_pylist(), key=lambda r: r["kafka_offset"])
     assert len(rows) == len(events)
+    state = spec.entity_state()
     for event, row in zip(events, rows, strict=True):
-        online = spec.features_of(event)
+        online = spec.features_of(event, state)
+        if state is not None:
+            state.record(event.model_dump())
         for name, value in online.items():
             assert (
                 row[name] == pytest.approx(value)

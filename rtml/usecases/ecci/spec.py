@@ -9,11 +9,13 @@ of the event and never a feature. The oracle's clustering is the true segments.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from rtml.features import categorical, log1p, numeric
+from rtml.entity import Entities, EntityFeature
+from rtml.features import Feature, categorical, log1p, numeric
 from rtml.tasks import Clustering
 from rtml.usecases.base import EventModel, UseCase
 
@@ -38,6 +40,18 @@ Category = Literal[
 ]
 DeviceType = Literal["mobile", "desktop", "tablet"]
 Referrer = Literal["direct", "search", "social", "email", "ads"]
+
+
+def _is(field: str, values: tuple[str, ...]) -> Feature:
+    """1.0 when ``field`` is one of ``values``: what a customer's share of such events averages."""
+    name = f"{field}_is_{'_'.join(values)}"
+    listed = ", ".join(f"'{v}'" for v in values)
+    return Feature(
+        name,
+        "numeric",
+        lambda e: float(e[field] in values),
+        f"CASE WHEN {field} IN ({listed}) THEN 1.0 ELSE 0.0 END",
+    )
 
 
 class Interaction(EventModel):
@@ -83,6 +97,43 @@ SPEC = UseCase(
         categorical("product_category"),
         categorical("device_type"),
         categorical("referrer"),
+    ),
+    entities=Entities(
+        id_field="event_id",
+        features=(
+            EntityFeature("customer_events", "count", doc="the customer's earlier interactions"),
+            EntityFeature(
+                "customer_log_price",
+                "mean",
+                (log1p("price"),),
+                doc="the prices the customer looks at",
+            ),
+            EntityFeature(
+                "customer_discount",
+                "mean",
+                (numeric("discount_pct"),),
+                doc="the discounts the customer goes for",
+            ),
+            EntityFeature(
+                "customer_log_time_on_page",
+                "mean",
+                (log1p("time_on_page_s"),),
+                doc="how long the customer reads a page",
+            ),
+            EntityFeature(
+                "customer_buy_share",
+                "mean",
+                (_is("event_type", ("add_to_cart", "purchase")),),
+                doc="the share of the customer's interactions that buy",
+            ),
+            EntityFeature(
+                "customer_mobile_share",
+                "mean",
+                (_is("device_type", ("mobile",)),),
+                doc="the share of the customer's interactions on a phone",
+            ),
+        ),
+        horizon=timedelta(days=30),
     ),
     oracle=_oracle,
     # Chosen by a grid over generated events: River's defaults keep ~2 clusters, small

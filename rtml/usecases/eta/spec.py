@@ -10,11 +10,14 @@ factors and predicts the median, which is what minimises the absolute error.
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from rtml.features import categorical, day_of_week, flag, hour_of_day, numeric
+from rtml.entity import Entities, EntityFeature
+from rtml.features import Feature, categorical, day_of_week, flag, hour_of_day, numeric
 from rtml.tasks import Regression
 from rtml.usecases.base import EventModel, UseCase
 
@@ -26,6 +29,17 @@ UTC_OFFSET_HOURS = -3
 
 VehicleType = Literal["bicycle", "motorcycle", "car", "van"]
 Weather = Literal["clear", "cloudy", "rain", "storm", "fog"]
+
+
+#: A trip's pace: log seconds per km (plus one km for handling), a label the driver's record
+#: averages once each trip has ended.
+LOG_PACE = Feature(
+    "log_pace",
+    "numeric",
+    lambda e: math.log(float(e["travel_seconds"]) / (float(e["distance_km"]) + 1.0)),
+    "ln(travel_seconds / (distance_km + 1.0))",
+    "log seconds per km of a finished trip",
+)
 
 
 class Delivery(EventModel):
@@ -75,6 +89,37 @@ SPEC = UseCase(
         flag("incident_reported"),
         hour_of_day(utc_offset_hours=UTC_OFFSET_HOURS, doc="local hour: rush hours are local"),
         day_of_week(utc_offset_hours=UTC_OFFSET_HOURS, doc="local weekday, Monday = 0"),
+    ),
+    entities=Entities(
+        id_field="trip_id",
+        label_delay="travel_seconds",  # a trip's time is known when it ends
+        features=(
+            EntityFeature("driver_trips", "count", doc="the driver's earlier trips"),
+            EntityFeature(
+                "driver_pace",
+                "mean",
+                (LOG_PACE,),
+                label=True,
+                fill=math.log(400.0),
+                doc="the driver's usual pace over ended trips: skill and vehicle",
+            ),
+            EntityFeature(
+                "driver_pace_spread",
+                "std",
+                (LOG_PACE,),
+                label=True,
+                doc="how steady the driver's pace is",
+            ),
+            EntityFeature(
+                "driver_since_last_s",
+                "since_last",
+                fill=30 * 86_400.0,
+                doc="seconds since the driver's previous pickup",
+            ),
+        ),
+        # deliveries end within hours; the newest few hundred trips say enough of a driver
+        horizon=timedelta(days=7),
+        history=200,
     ),
     oracle=_oracle,
     online_model={"n_models": 10, "seed": 42},

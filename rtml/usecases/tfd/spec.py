@@ -11,11 +11,13 @@ patterns (card testing, account takeover, merchant collusion) from the stream.
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from rtml.features import categorical, flag, hour_of_day, log1p, numeric
+from rtml.entity import Entities, EntityFeature
+from rtml.features import Feature, categorical, flag, hour_of_day, log1p, numeric
 from rtml.tasks import Classification
 from rtml.usecases.base import EventModel, UseCase
 
@@ -35,6 +37,40 @@ TransactionType = Literal["online", "in_store", "subscription", "transfer"]
 PaymentMethod = Literal["credit_card", "debit_card", "wallet", "bank_transfer"]
 DeviceType = Literal["mobile", "desktop", "tablet", "pos_terminal"]
 Currency = Literal["USD", "EUR", "GBP", "BRL", "INR", "JPY", "CAD", "AUD", "MXN", "NGN"]
+
+
+#: Units of each currency per US dollar: public reference rates, which a fraud team keeps to
+#: compare spend across currencies (the world converts with the same table).
+UNITS_PER_USD: dict[str, float] = {
+    "USD": 1.0,
+    "GBP": 0.8,
+    "EUR": 0.92,
+    "BRL": 5.0,
+    "INR": 83.0,
+    "JPY": 150.0,
+    "CAD": 1.35,
+    "AUD": 1.5,
+    "MXN": 17.0,
+    "NGN": 1500.0,
+}
+_RATE_SQL = " ".join(f"WHEN '{c}' THEN {r!r}" for c, r in UNITS_PER_USD.items())
+
+AMOUNT_USD = Feature(
+    "amount_usd",
+    "numeric",
+    lambda e: float(e["amount"]) / UNITS_PER_USD[e["currency"]],
+    f"amount / (CASE currency {_RATE_SQL} END)",
+    "the amount in US dollars, comparable across a user's currencies",
+)
+DEVICE = Feature(
+    "device",
+    "categorical",
+    lambda e: f"{e['device_type']}/{e['device_os']}/{e['device_browser']}",
+    "device_type || '/' || device_os || '/' || device_browser",
+    "the device as one value",
+)
+LATITUDE, LONGITUDE = numeric("latitude"), numeric("longitude")
+FRAUD = flag("is_fraud")
 
 
 class Transaction(EventModel):
@@ -127,6 +163,65 @@ SPEC = UseCase(
         flag("cvv_provided"),
         flag("billing_address_match"),
         hour_of_day(doc="UTC hour: fraud runs around the clock, people sleep"),
+    ),
+    entities=Entities(
+        id_field="transaction_id",
+        # a chargeback (the label) arrives some minutes of event time after the transaction
+        label_delay=timedelta(minutes=5),
+        features=(
+            EntityFeature("user_events", "count", doc="the user's earlier transactions"),
+            EntityFeature(
+                "user_events_1m",
+                "count",
+                window=timedelta(minutes=1),
+                doc="a burst: the user's transactions in the minute before",
+            ),
+            EntityFeature(
+                "user_amount_ratio",
+                "ratio_to_mean",
+                (AMOUNT_USD,),
+                fill=1.0,
+                doc="the amount against the user's usual spend (USD)",
+            ),
+            EntityFeature(
+                "user_device_seen", "seen", (DEVICE,), doc="the user used this device before"
+            ),
+            EntityFeature(
+                "user_country_share",
+                "share_same",
+                (categorical("country"),),
+                fill=1.0,
+                doc="the share of the user's transactions in this country",
+            ),
+            EntityFeature(
+                "user_distance_km",
+                "distance",
+                (LATITUDE, LONGITUDE),
+                doc="how far from where the user usually pays",
+            ),
+            EntityFeature(
+                "user_since_last_s",
+                "since_last",
+                fill=30 * 86_400.0,
+                doc="seconds since the user's previous transaction",
+            ),
+            EntityFeature(
+                "merchant_frauds",
+                "sum",
+                (FRAUD,),
+                entity="merchant_id",
+                label=True,
+                doc="frauds charged back at this merchant so far",
+            ),
+            EntityFeature(
+                "merchant_fraud_rate",
+                "mean",
+                (FRAUD,),
+                entity="merchant_id",
+                label=True,
+                doc="the merchant's fraud rate among its charged-back-or-not transactions",
+            ),
+        ),
     ),
     oracle=_oracle,
     online_model={"n_models": 10, "seed": 42},

@@ -19,21 +19,21 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rtml.usecases.tfd.spec import RiskSignals, fraud_probability
+from rtml.usecases.tfd.spec import UNITS_PER_USD, RiskSignals, fraud_probability
 from rtml.usecases.world import EPOCH, EventGenerator, Generated
 
-COUNTRIES = {  # country: (currency, share of users, units of currency per USD)
-    "US": ("USD", 0.30, 1.0),
-    "GB": ("GBP", 0.10, 0.8),
-    "DE": ("EUR", 0.10, 0.92),
-    "FR": ("EUR", 0.08, 0.92),
-    "BR": ("BRL", 0.10, 5.0),
-    "IN": ("INR", 0.08, 83.0),
-    "JP": ("JPY", 0.06, 150.0),
-    "CA": ("CAD", 0.07, 1.35),
-    "AU": ("AUD", 0.05, 1.5),
-    "MX": ("MXN", 0.04, 17.0),
-    "NG": ("NGN", 0.02, 1500.0),
+COUNTRIES = {  # country: (currency, share of users); rates: the spec's UNITS_PER_USD
+    "US": ("USD", 0.30),
+    "GB": ("GBP", 0.10),
+    "DE": ("EUR", 0.10),
+    "FR": ("EUR", 0.08),
+    "BR": ("BRL", 0.10),
+    "IN": ("INR", 0.08),
+    "JP": ("JPY", 0.06),
+    "CA": ("CAD", 0.07),
+    "AU": ("AUD", 0.05),
+    "MX": ("MXN", 0.04),
+    "NG": ("NGN", 0.02),
 }
 DEVICES = {  # device kind: [(os, browser), ...]
     "mobile": [("iOS", "Safari"), ("Android", "Chrome"), ("Android", "Samsung Internet")],
@@ -107,7 +107,7 @@ class TransactionGenerator(EventGenerator):
 
     def _user(self, i: int) -> User:
         rng = self.rng
-        home = self.pick({cc: share for cc, (_, share, _) in COUNTRIES.items()})
+        home = self.pick({cc: share for cc, (_, share) in COUNTRIES.items()})
         age_days = int(rng.expovariate(1 / 700))
         return User(
             user_id=f"u-{i:05d}",
@@ -260,7 +260,8 @@ class TransactionGenerator(EventGenerator):
         )
         u.recent.append(now)
         p = fraud_probability(signals)
-        currency, _, per_usd = COUNTRIES[country]
+        currency, _ = COUNTRIES[country]
+        per_usd = UNITS_PER_USD[currency]
         lat, lon, city_name = city
         event = {
             "transaction_id": self.new_id("tx"),
