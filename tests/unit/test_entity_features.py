@@ -268,3 +268,25 @@ def test_memory_is_bounded_and_forgets_idle_entities() -> None:
     state.record({"reading_id": "z", "meter": "b", "timestamp": later, "kwh": 1.0, "site": "y"})
     assert state.forget() == 2  # meter a and site x
     assert state.entity("meter", "a") == [] and len(state.entity("meter", "b")) == 1
+
+
+def test_the_online_store_record_gives_the_learners_features() -> None:
+    """What serving rebuilds from the store's JSON records of an event's entities gives the same
+    features as the learner's whole state."""
+    from rtml.entity_store import EntityRecord, state_of
+
+    spec = get("tfd")
+    assert spec.entities is not None
+    events = _events(spec, 1500, seed=31)
+    state = EntityState(spec.key, spec.entities)
+    for e in events[:-50]:
+        state.record(e)
+    for e in events[-50:]:
+        records = [
+            EntityRecord.from_json(
+                f, str(e[f]), EntityRecord(f, str(e[f]), obs, 0, state.watermark, 0.0).to_json()
+            )
+            for f in spec.entities.groups(spec.key)
+            if (obs := state.entity(f, str(e[f])))
+        ]
+        assert state_of(spec, records).features(e) == state.features(e)
