@@ -126,7 +126,7 @@ def status(
 def learners_table(rows: list[dict], wide: bool = False) -> Table:
     """The learners' status rows; the default columns fit 80 columns."""
     columns = ["learner", "running", "learned", "events/s", "dead letters", "lag"]
-    columns += ["checkpoint", "primary (of oracle)"]
+    columns += ["checkpoint", "primary (oracle, ceiling)"]
     if not wide:
         columns = [c for c in columns if c not in ("events/s", "dead letters", "lag")]
     table = Table(title="rtml learners")
@@ -137,6 +137,7 @@ def learners_table(rows: list[dict], wide: bool = False) -> Table:
         primary = m.get("primary")
         value = m.get("overall", {}).get(primary) if primary else None
         share = m.get("share_of_oracle", {}).get(primary) if primary else None
+        ceiling = (m.get("share_of_ceiling") or {}).get(primary) if primary else None
         ck = r.get("checkpoint") or {}
         cells = {
             "learner": f"{r['usecase']}[{r['shard']}]",
@@ -148,12 +149,18 @@ def learners_table(rows: list[dict], wide: bool = False) -> Table:
             "checkpoint": f"v{ck['version']} {_ago(ck.get('age_s', 0))} ago"
             if ck.get("version")
             else "",
-            "primary (of oracle)": ""
+            "primary (oracle, ceiling)": ""
             if value is None
-            else f"{primary} {value:.4g} ({f'{share:.0%}' if share else 'no oracle'})",
+            else f"{primary} {value:.4g} ({_shares(share, ceiling)})",
         }
         table.add_row(*(cells[k] for k in columns))
     return table
+
+
+def _shares(oracle: float | None, ceiling: float | None) -> str:
+    if not oracle:
+        return "no oracle"
+    return f"{oracle:.0%}, {ceiling:.0%}" if ceiling else f"{oracle:.0%}"
 
 
 def _ago(seconds: float) -> str:

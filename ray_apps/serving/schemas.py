@@ -248,7 +248,8 @@ class SnapshotStatus(BaseModel):
 
 
 class PrequentialReport(BaseModel):
-    """Test-then-train metrics: over every event, over the recent ones, and the oracle's."""
+    """Test-then-train metrics: over every event, over the recent ones, the oracle's and the
+    reachable ceiling's (the best a model with perfect memory of each entity could do)."""
 
     events: int
     primary: str
@@ -256,6 +257,8 @@ class PrequentialReport(BaseModel):
     recent: Scores
     oracle: Scores | None
     share_of_oracle: Scores
+    ceiling: Scores | None = None
+    share_of_ceiling: Scores = Field(default_factory=dict)
     n_clusters: int | None = Field(None, description="clustering only")
 
 

@@ -113,12 +113,22 @@ def oracle_scores(spec: UseCase, rows: pd.DataFrame) -> dict[str, float] | None:
     return evaluate(spec, oracle, rows[spec.task.truth_column].tolist(), rows)
 
 
+def ceiling_scores(spec: UseCase, rows: pd.DataFrame) -> dict[str, float] | None:
+    """The reachable ceiling's scores on the same rows (the oracle's where the spec names no
+    other ceiling); ``None`` for a use case without an oracle."""
+    if spec.oracle is None:
+        return None
+    ceiling = [spec.ceiling_of(t) for t in rows[TRUTH]]
+    return evaluate(spec, ceiling, rows[spec.task.truth_column].tolist(), rows)
+
+
 @dataclass
 class Trained:
     version: int
     holdout: dict[str, float]
     oracle: dict[str, float] | None
     gate: GateResult
+    ceiling: dict[str, float] | None = None
 
 
 def train_register_gate(
@@ -139,6 +149,7 @@ def train_register_gate(
     model = fit(spec, params, learn)
     holdout = scores(spec, model, split.holdout)
     oracle = oracle_scores(spec, split.holdout)
+    ceiling = ceiling_scores(spec, split.holdout)
     primary = spec.primary_metric
     version_tags = {
         **(tags or {}),
@@ -154,10 +165,15 @@ def train_register_gate(
             mlflow.log_metric(f"share_of_oracle_{primary}", share)
             version_tags.update({f"oracle.{k}": repr(float(v)) for k, v in oracle.items()})
             version_tags["share_of_oracle"] = repr(float(share))
+        if ceiling is not None:
+            share = spec.task.share(primary, holdout[primary], ceiling[primary])
+            mlflow.log_metrics({f"ceiling_{k}": v for k, v in ceiling.items()})
+            mlflow.log_metric(f"share_of_ceiling_{primary}", share)
+            version_tags["share_of_ceiling"] = repr(float(share))
         mlflow.set_tags(dict(tags or {}))
         version = registry.log_and_register(
             settings, usecase, model, frame_of(spec, learn.head(50)), holdout, tags=version_tags
         )
     truth = split.holdout[spec.task.truth_column].tolist()
     result = gate(settings, usecase, version, split.holdout, truth)
-    return Trained(version, holdout, oracle, result)
+    return Trained(version, holdout, oracle, result, ceiling)

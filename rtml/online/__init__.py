@@ -44,8 +44,11 @@ def predict_many(spec: UseCase, model: Any, xs: list[dict[str, Any]]) -> list[An
 
 
 def prequential(spec: UseCase) -> Prequential:
-    """The prequential metrics of a learner of ``spec`` (the oracle's beside, if it has one)."""
-    return spec.task.prequential(has_oracle=spec.oracle is not None)
+    """The prequential metrics of a learner of ``spec`` (the oracle's and the reachable
+    ceiling's beside, if it has them)."""
+    return spec.task.prequential(
+        has_oracle=spec.oracle is not None, has_ceiling=spec.ceiling is not None
+    )
 
 
 __all__ = [

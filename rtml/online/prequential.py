@@ -58,27 +58,35 @@ def share(model: float, reference: float, higher_is_better: bool) -> float:
 class Prequential:
     """Overall and recent metrics of the model, and overall ones of the oracle."""
 
-    def __init__(self, task: Task, has_oracle: bool = True) -> None:
+    def __init__(self, task: Task, has_oracle: bool = True, has_ceiling: bool = False) -> None:
         self.task = task
         self.primary = task.primary_metric
         self.model = task.online_metrics()
         self.recent = {name: recent(m) for name, m in self.model.items()}
         self.oracle = task.online_metrics() if has_oracle else None
+        #: the reachable ceiling's metrics, where the spec's differs from its oracle
+        self.ceiling = task.online_metrics() if has_oracle and has_ceiling else None
         self.events = 0
 
-    def observe(self, model: Any, x: dict[str, Any], y: Any, pred: Any, oracle: Any) -> None:
+    def observe(
+        self, model: Any, x: dict[str, Any], y: Any, pred: Any, oracle: Any, ceiling: Any = None
+    ) -> None:
         """Score one prequential step of ``model`` (what the task's ``predict_then_learn``
-        returned) beside the oracle's answer (``None`` without an oracle)."""
-        self.update(y, pred, oracle)
+        returned) beside the oracle's answer and the reachable ceiling's (``None`` without)."""
+        self.update(y, pred, oracle, ceiling)
 
-    def update(self, y_true: Any, y_pred: Any, oracle_pred: Any = None) -> None:
+    def update(
+        self, y_true: Any, y_pred: Any, oracle_pred: Any = None, ceiling_pred: Any = None
+    ) -> None:
         self.events += 1
         for group in (self.model, self.recent):
             for metric in group.values():
                 self.task.update(metric, y_true, y_pred)
-        if self.oracle is not None and oracle_pred is not None:
-            for metric in self.oracle.values():
-                self.task.update(metric, y_true, oracle_pred)
+        references = ((self.oracle, oracle_pred), (self.ceiling, ceiling_pred))
+        for metrics_, prediction in references:
+            if metrics_ is not None and prediction is not None:
+                for metric in metrics_.values():
+                    self.task.update(metric, y_true, prediction)
 
     def extra(self) -> dict[str, Any]:
         """What a task adds to the report."""
@@ -97,12 +105,29 @@ class Prequential:
             "recent": values(self.recent),
         }
         if self.oracle is None:
-            return {**out, "oracle": None, "share_of_oracle": {}}
+            return {
+                **out,
+                "oracle": None,
+                "share_of_oracle": {},
+                "ceiling": None,
+                "share_of_ceiling": {},
+            }
         oracle = values(self.oracle)
+        # the ceiling is the oracle where no per-event draw hides from a model with memory
+        ceiling = values(self.ceiling) if self.ceiling is not None else oracle
+        return {
+            **out,
+            "oracle": oracle,
+            "share_of_oracle": self._shares(model, oracle),
+            "ceiling": ceiling,
+            "share_of_ceiling": self._shares(model, ceiling),
+        }
+
+    def _shares(self, model: Mapping[str, float], reference: Mapping[str, float]) -> dict:
         shares = {}
         for name, value in model.items():
-            reference = oracle[name]
-            if reference and not math.isnan(reference):
-                s = share(value, reference, bool(self.model[name].bigger_is_better))
+            ref = reference[name]
+            if ref and not math.isnan(ref):
+                s = share(value, ref, bool(self.model[name].bigger_is_better))
                 shares[name] = 0.0 if math.isnan(s) else s  # JSON has no NaN
-        return {**out, "oracle": oracle, "share_of_oracle": shares}
+        return shares

@@ -107,11 +107,12 @@ class Task(ABC):
     def online_metrics(self) -> dict[str, OnlineMetric]:
         """Fresh River metrics, by name; each knows its direction (``bigger_is_better``)."""
 
-    def prequential(self, has_oracle: bool = True) -> Prequential:
-        """The prequential metrics of a learner of this task (``has_oracle``: the oracle's too)."""
+    def prequential(self, has_oracle: bool = True, has_ceiling: bool = False) -> Prequential:
+        """The prequential metrics of a learner of this task (``has_oracle``: the oracle's too;
+        ``has_ceiling``: a reachable ceiling apart from the oracle's)."""
         from rtml.online.prequential import Prequential
 
-        return Prequential(self, has_oracle)
+        return Prequential(self, has_oracle, has_ceiling)
 
     def update(self, metric: Any, y: Any, prediction: Any) -> None:
         """Feed one scored event to one metric (a classifier's metric may want the decision or

@@ -68,7 +68,7 @@ class Clustering(Task):
 
         return {"silhouette": Silhouette(), "ari": metrics.AdjustedRand()}
 
-    def prequential(self, has_oracle: bool = True) -> Prequential:
+    def prequential(self, has_oracle: bool = True, has_ceiling: bool = False) -> Prequential:
         return ClusteringPrequential(self, has_oracle)
 
     def shards_asked(self, shards: int) -> list[int]:
@@ -249,14 +249,16 @@ class ClusteringPrequential(Prequential):
     point; the oracle's silhouette is measured on the same points, around the running centres
     of the true segments."""
 
-    def __init__(self, task: Task, has_oracle: bool = True) -> None:
-        super().__init__(task, has_oracle)
+    def __init__(self, task: Task, has_oracle: bool = True, has_ceiling: bool = False) -> None:
+        super().__init__(task, has_oracle)  # the true segment is both the oracle and the ceiling
         #: running centres of the true segments in the clusterer's space
         self.true_centres: dict[Any, dict[str, float]] = {}
         self.true_counts: dict[Any, int] = {}
         self.n_clusters = 0
 
-    def observe(self, model: Any, x: dict[str, Any], y: Any, pred: Any, oracle: Any) -> None:
+    def observe(
+        self, model: Any, x: dict[str, Any], y: Any, pred: Any, oracle: Any, ceiling: Any = None
+    ) -> None:
         self.update_clustering(oracle, pred, lambda: cluster_view(model, x))
 
     def update_clustering(

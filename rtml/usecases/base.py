@@ -68,6 +68,11 @@ class UseCase:
     #: The best reachable prediction, from the generator's own rules and latent state (which the
     #: truth record carries): fraud probability, expected travel time, true segment.
     oracle: Callable[[BaseModel], Any] | None = None
+    #: The reachable ceiling (from the truth record): the world's rule with every entity's traits
+    #: known but each event's hidden draws (a detour, an incident's delay) at their median — the
+    #: best a model with perfect memory could do. ``None``: the oracle is that already (a world
+    #: whose rule reads nothing that an entity's history does not tell).
+    ceiling: Callable[[BaseModel], Any] | None = None
     #: Defaults of the online model's hyperparameters; settings and the CLI override them.
     online_model: Mapping[str, Any] = field(default_factory=dict)
     #: The spec's own online model, built from those hyperparameters (default: the task's).
@@ -144,6 +149,13 @@ class UseCase:
     def entity_state(self) -> EntityState | None:
         """An empty entity memory for this spec (``None`` without entity features)."""
         return EntityState(self.key, self.entities) if self.entities is not None else None
+
+    def ceiling_of(self, raw_truth: bytes | str | None) -> Any:
+        """The reachable ceiling's prediction from an event's truth record (the oracle's where the
+        spec names no other); ``None`` without a truth record."""
+        if self.ceiling is None or raw_truth is None:
+            return self.oracle_of(raw_truth)
+        return self.ceiling(self.parse_truth(raw_truth))
 
     def features_of(
         self, event: EventModel, state: EntityState | None = None

@@ -61,11 +61,17 @@ class Delivery(EventModel):
 
 class TravelTruth(BaseModel):
     expected_seconds: float = Field(gt=0)
+    reachable_seconds: float = Field(gt=0, description="the route's hidden draws at their median")
 
 
 def _oracle(truth: BaseModel) -> float:
     assert isinstance(truth, TravelTruth)
     return truth.expected_seconds
+
+
+def _ceiling(truth: BaseModel) -> float:
+    assert isinstance(truth, TravelTruth)
+    return truth.reachable_seconds
 
 
 SPEC = UseCase(
@@ -122,5 +128,6 @@ SPEC = UseCase(
         history=200,
     ),
     oracle=_oracle,
+    ceiling=_ceiling,
     online_model={"n_models": 10, "seed": 42},
 )

@@ -22,6 +22,8 @@ HANDLING_S = {"bicycle": 90.0, "motorcycle": 120.0, "car": 200.0, "van": 320.0}
 WEATHER = {"clear": 0.45, "cloudy": 0.25, "rain": 0.18, "storm": 0.05, "fog": 0.07}
 WEATHER_SLOWDOWN = {"clear": 1.0, "cloudy": 1.03, "rain": 1.25, "storm": 1.6, "fog": 1.15}
 NOISE_SIGMA = 0.12  # log-scale spread of the travel time around its median
+DETOUR_BASE, DETOUR_MEAN_EXTRA = 1.15, 0.2  # a route's detour: base + an exponential draw
+INCIDENT_DELAY_S = (300.0, 1500.0)  # an incident's delay: uniform
 
 
 def traffic_factor(local_hour: int, weekday: int) -> float:
@@ -86,15 +88,23 @@ class DeliveryGenerator(EventGenerator):
         incident = rng.random() < 0.05
 
         local = self.now + timedelta(hours=UTC_OFFSET_HOURS)
-        detour = 1.15 + rng.expovariate(1 / 0.2)
+        detour = DETOUR_BASE + rng.expovariate(1 / DETOUR_MEAN_EXTRA)
         slow = traffic_factor(local.hour, local.weekday()) ** TRAFFIC_SENSITIVITY[d.vehicle]
         slow *= WEATHER_SLOWDOWN[weather] * (
             1.3 if d.vehicle == "bicycle" and weather == "storm" else 1.0
         )
-        drive_s = distance * detour / SPEED_KMH[d.vehicle] * 3600.0 * slow * d.skill
+        speed = SPEED_KMH[d.vehicle]
+        drive_s = distance * detour / speed * 3600.0 * slow * d.skill
         handling_s = HANDLING_S[d.vehicle] + 4.0 * weight
-        delay_s = rng.uniform(300, 1500) if incident else 0.0
+        delay_s = rng.uniform(*INCIDENT_DELAY_S) if incident else 0.0
         expected = drive_s + handling_s + delay_s
+        # the reachable ceiling: the driver and the hour known, the route's detour and the
+        # incident's delay (never in the event) at their medians
+        median_detour = DETOUR_BASE + DETOUR_MEAN_EXTRA * math.log(2)
+        median_delay = sum(INCIDENT_DELAY_S) / 2 if incident else 0.0
+        reachable = (
+            distance * median_detour / speed * 3600.0 * slow * d.skill + handling_s + median_delay
+        )
         actual = min(expected * math.exp(rng.gauss(0, NOISE_SIGMA)), 86_000.0)
 
         event = {
@@ -113,4 +123,5 @@ class DeliveryGenerator(EventGenerator):
             "incident_reported": incident,
             "travel_seconds": round(actual, 1),
         }
-        return Generated(d.driver_id, event, {"expected_seconds": expected})
+        truth = {"expected_seconds": expected, "reachable_seconds": reachable}
+        return Generated(d.driver_id, event, truth)

@@ -2042,9 +2042,14 @@ export interface components {
         };
         /**
          * PrequentialReport
-         * @description Test-then-train metrics: over every event, over the recent ones, and the oracle's.
+         * @description Test-then-train metrics: over every event, over the recent ones, the oracle's and the
+         *     reachable ceiling's (the best a model with perfect memory of each entity could do).
          */
         PrequentialReport: {
+            /** Ceiling */
+            ceiling?: {
+                [key: string]: number | null;
+            } | null;
             /** Events */
             events: number;
             /**
@@ -2064,6 +2069,10 @@ export interface components {
             primary: string;
             /** Recent */
             recent: {
+                [key: string]: number | null;
+            };
+            /** Share Of Ceiling */
+            share_of_ceiling?: {
                 [key: string]: number | null;
             };
             /** Share Of Oracle */
