@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     # Online model hyperparameters over the spec's defaults, per use case, e.g.
     # RTML_LEARNER_PARAMS='{"tfd": {"n_models": 5}, "ecci": {"clustering_threshold": 2.0}}'
     learner_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    metrics_window: int = Field(
+        1000, ge=10, description="events in a learner's recent metrics and shares"
+    )
     # A Ray custom resource learners ask for (the chart's learner worker group offers
     # `rtml_learner`); unset locally, where any worker will do.
     learner_resource: str | None = Field(None, description="Ray resource that places learners")

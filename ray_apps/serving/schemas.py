@@ -259,6 +259,9 @@ class PrequentialReport(BaseModel):
     share_of_oracle: Scores
     ceiling: Scores | None = None
     share_of_ceiling: Scores = Field(default_factory=dict)
+    window: int | None = Field(None, description="events in the recent figures")
+    recent_share_of_oracle: Scores = Field(default_factory=dict)
+    recent_share_of_ceiling: Scores = Field(default_factory=dict)
     n_clusters: int | None = Field(None, description="clustering only")
 
 

@@ -43,11 +43,11 @@ def predict_many(spec: UseCase, model: Any, xs: list[dict[str, Any]]) -> list[An
         return [spec.task.predict(model, x) for x in xs]
 
 
-def prequential(spec: UseCase) -> Prequential:
+def prequential(spec: UseCase, window: int = WINDOW) -> Prequential:
     """The prequential metrics of a learner of ``spec`` (the oracle's and the reachable
-    ceiling's beside, if it has them)."""
+    ceiling's beside, if it has them), recent ones over ``window`` events."""
     return spec.task.prequential(
-        has_oracle=spec.oracle is not None, has_ceiling=spec.ceiling is not None
+        has_oracle=spec.oracle is not None, has_ceiling=spec.ceiling is not None, window=window
     )
 
 

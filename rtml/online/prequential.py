@@ -31,17 +31,17 @@ class Windowed(Protocol):
     def windowed(self, window: int) -> Any: ...
 
 
-def recent(metric: Any) -> Any:
-    """The same metric over the last :data:`WINDOW` events."""
+def recent(metric: Any, window: int = WINDOW) -> Any:
+    """The same metric over the last ``window`` events."""
     if isinstance(metric, Windowed):
-        return metric.windowed(WINDOW)
+        return metric.windowed(window)
     if isinstance(metric, metrics.RollingROCAUC):
-        return metrics.RollingROCAUC(window_size=WINDOW)
+        return metrics.RollingROCAUC(window_size=window)
     with warnings.catch_warnings():
         # River 0.26 deprecates wrapping a metric instance, but its class form only serves
         # stats, not metrics; the instance form is the one that works for metrics.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return utils.Rolling(metric.clone(), WINDOW)
+        return utils.Rolling(metric.clone(), window)
 
 
 def share(model: float, reference: float, higher_is_better: bool) -> float:
@@ -56,16 +56,27 @@ def share(model: float, reference: float, higher_is_better: bool) -> float:
 
 
 class Prequential:
-    """Overall and recent metrics of the model, and overall ones of the oracle."""
+    """Overall and recent metrics of the model, and the same of the oracle and of the reachable
+    ceiling: a share over the recent events says what the model has learned by now, which the
+    overall one (weighed down by the first events) does not."""
 
-    def __init__(self, task: Task, has_oracle: bool = True, has_ceiling: bool = False) -> None:
+    def __init__(
+        self, task: Task, has_oracle: bool = True, has_ceiling: bool = False, window: int = WINDOW
+    ) -> None:
         self.task = task
         self.primary = task.primary_metric
+        self.window = window
         self.model = task.online_metrics()
-        self.recent = {name: recent(m) for name, m in self.model.items()}
+        self.recent = {name: recent(m, window) for name, m in self.model.items()}
         self.oracle = task.online_metrics() if has_oracle else None
         #: the reachable ceiling's metrics, where the spec's differs from its oracle
         self.ceiling = task.online_metrics() if has_oracle and has_ceiling else None
+        #: the references over the recent events, by name ("oracle", "ceiling")
+        self.recent_references = {
+            name: {k: recent(m, window) for k, m in group.items()}
+            for name, group in (("oracle", self.oracle), ("ceiling", self.ceiling))
+            if group is not None
+        }
         self.events = 0
 
     def observe(
@@ -82,7 +93,13 @@ class Prequential:
         for group in (self.model, self.recent):
             for metric in group.values():
                 self.task.update(metric, y_true, y_pred)
-        references = ((self.oracle, oracle_pred), (self.ceiling, ceiling_pred))
+        recent_refs = self.recent_references
+        references = (
+            (self.oracle, oracle_pred),
+            (self.ceiling, ceiling_pred),
+            (recent_refs.get("oracle"), oracle_pred),
+            (recent_refs.get("ceiling"), ceiling_pred),
+        )
         for metrics_, prediction in references:
             if metrics_ is not None and prediction is not None:
                 for metric in metrics_.values():
@@ -96,13 +113,14 @@ class Prequential:
         def values(group: Mapping[str, Any]) -> dict[str, float]:
             return {name: float(m.get()) for name, m in group.items()}
 
-        model = values(self.model)
+        model, latest = values(self.model), values(self.recent)
         out: dict[str, Any] = {
             **self.extra(),
             "events": self.events,
             "primary": self.primary,
+            "window": self.window,
             "overall": model,
-            "recent": values(self.recent),
+            "recent": latest,
         }
         if self.oracle is None:
             return {
@@ -111,16 +129,23 @@ class Prequential:
                 "share_of_oracle": {},
                 "ceiling": None,
                 "share_of_ceiling": {},
+                "recent_share_of_oracle": {},
+                "recent_share_of_ceiling": {},
             }
         oracle = values(self.oracle)
         # the ceiling is the oracle where no per-event draw hides from a model with memory
         ceiling = values(self.ceiling) if self.ceiling is not None else oracle
+        recent_refs = {k: values(v) for k, v in self.recent_references.items()}
+        recent_oracle = recent_refs.get("oracle", oracle)
+        recent_ceiling = recent_refs.get("ceiling", recent_oracle)
         return {
             **out,
             "oracle": oracle,
             "share_of_oracle": self._shares(model, oracle),
             "ceiling": ceiling,
             "share_of_ceiling": self._shares(model, ceiling),
+            "recent_share_of_oracle": self._shares(latest, recent_oracle),
+            "recent_share_of_ceiling": self._shares(latest, recent_ceiling),
         }
 
     def _shares(self, model: Mapping[str, float], reference: Mapping[str, float]) -> dict:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
-from rtml.online.prequential import share
+from rtml.online.prequential import WINDOW, share
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,12 +107,15 @@ class Task(ABC):
     def online_metrics(self) -> dict[str, OnlineMetric]:
         """Fresh River metrics, by name; each knows its direction (``bigger_is_better``)."""
 
-    def prequential(self, has_oracle: bool = True, has_ceiling: bool = False) -> Prequential:
+    def prequential(
+        self, has_oracle: bool = True, has_ceiling: bool = False, window: int = WINDOW
+    ) -> Prequential:
         """The prequential metrics of a learner of this task (``has_oracle``: the oracle's too;
-        ``has_ceiling``: a reachable ceiling apart from the oracle's)."""
+        ``has_ceiling``: a reachable ceiling apart from the oracle's; ``window``: events in the
+        recent figures)."""
         from rtml.online.prequential import Prequential
 
-        return Prequential(self, has_oracle, has_ceiling)
+        return Prequential(self, has_oracle, has_ceiling, window)
 
     def update(self, metric: Any, y: Any, prediction: Any) -> None:
         """Feed one scored event to one metric (a classifier's metric may want the decision or

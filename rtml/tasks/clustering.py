@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rtml.online.prequential import Prequential
+from rtml.online.prequential import WINDOW, Prequential
 from rtml.tasks.base import Fit, Flavor, OnlineMetric, Predicted, Task, thin
 
 if TYPE_CHECKING:
@@ -68,8 +68,10 @@ class Clustering(Task):
 
         return {"silhouette": Silhouette(), "ari": metrics.AdjustedRand()}
 
-    def prequential(self, has_oracle: bool = True, has_ceiling: bool = False) -> Prequential:
-        return ClusteringPrequential(self, has_oracle)
+    def prequential(
+        self, has_oracle: bool = True, has_ceiling: bool = False, window: int = WINDOW
+    ) -> Prequential:
+        return ClusteringPrequential(self, has_oracle, window=window)
 
     def shards_asked(self, shards: int) -> list[int]:
         """Each shard clusters on its own, so cluster ids of two shards are not comparable: the
@@ -249,8 +251,11 @@ class ClusteringPrequential(Prequential):
     point; the oracle's silhouette is measured on the same points, around the running centres
     of the true segments."""
 
-    def __init__(self, task: Task, has_oracle: bool = True, has_ceiling: bool = False) -> None:
-        super().__init__(task, has_oracle)  # the true segment is both the oracle and the ceiling
+    def __init__(
+        self, task: Task, has_oracle: bool = True, has_ceiling: bool = False, window: int = WINDOW
+    ) -> None:
+        # the true segment is both the oracle and the ceiling
+        super().__init__(task, has_oracle, window=window)
         #: running centres of the true segments in the clusterer's space
         self.true_centres: dict[Any, dict[str, float]] = {}
         self.true_counts: dict[Any, int] = {}
@@ -273,6 +278,8 @@ class ClusteringPrequential(Prequential):
                 group["ari"].update(segment, cluster_)
             if self.oracle is not None:
                 self.oracle["ari"].update(segment, segment)
+            for reference in self.recent_references.values():
+                reference["ari"].update(segment, segment)
         if self.events % SILHOUETTE_EVERY:
             return
         x, centers = view()

@@ -68,3 +68,19 @@ def test_predicting_a_list_answers_as_predicting_each_event(
         assert predict_many(spec, model, xs) == each
         if spec.name == "tfd":  # unseen merchants follow the most common path of nominal splits
             assert 0 < searches["n"] < alone / 5
+
+
+def test_recent_shares_of_the_oracle_and_the_ceiling() -> None:
+    """An error's share is reference ÷ model; the recent figures forget the early events."""
+    spec = USECASES["eta"]
+    metrics = prequential(spec, window=10)
+    for _ in range(50):  # a poor start, forgotten by the window
+        metrics.update(100.0, 400.0, 100.0, 120.0)
+    for _ in range(10):
+        metrics.update(100.0, 140.0, 100.0, 120.0)
+    report = metrics.report()
+    assert report["window"] == 10
+    assert report["recent"]["mae"] == pytest.approx(40.0)
+    assert report["recent_share_of_ceiling"]["mae"] == pytest.approx(20.0 / 40.0)
+    assert "mae" not in report["recent_share_of_oracle"]  # a nil error: no share
+    assert report["share_of_ceiling"]["mae"] == pytest.approx(20.0 / ((50 * 300 + 10 * 40) / 60))

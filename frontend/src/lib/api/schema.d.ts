@@ -2071,6 +2071,14 @@ export interface components {
             recent: {
                 [key: string]: number | null;
             };
+            /** Recent Share Of Ceiling */
+            recent_share_of_ceiling?: {
+                [key: string]: number | null;
+            };
+            /** Recent Share Of Oracle */
+            recent_share_of_oracle?: {
+                [key: string]: number | null;
+            };
             /** Share Of Ceiling */
             share_of_ceiling?: {
                 [key: string]: number | null;
@@ -2079,6 +2087,11 @@ export interface components {
             share_of_oracle: {
                 [key: string]: number | null;
             };
+            /**
+             * Window
+             * @description events in the recent figures
+             */
+            window?: number | null;
         };
         /**
          * Problem
