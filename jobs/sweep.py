@@ -101,6 +101,8 @@ class SweepResult:
     oracle: dict[str, float] | None  # None for a use case without an oracle
     gate: dict[str, Any]
     seconds: float
+    #: the reachable ceiling's holdout scores (the oracle's where the spec names no other)
+    ceiling: dict[str, float] | None = None
 
 
 def run_sweep(
@@ -205,6 +207,7 @@ def run_sweep(
         trained.oracle,
         asdict(gate),
         time.monotonic() - t0,
+        trained.ceiling,
     )
 
 

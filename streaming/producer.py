@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import KafkaError, Message, Producer
 from prometheus_client import Counter, Histogram
@@ -140,17 +140,23 @@ def produce(
     seed: int | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    event_rate: float | None = None,
 ) -> ProduceReport:
     """Generate and send events for each use case, round-robin.
 
     ``rate`` is events per second per use case (0: as fast as the broker takes them); ``count``
     is events per use case (0: until ``should_stop``). Event time starts now and advances at
-    ``rate``, so live events carry current timestamps.
+    ``rate``, so live events carry current timestamps. ``event_rate`` sends a backlog instead:
+    event time advances at that many events per second (a world's habits, bursts and label
+    delays are in event time) and ends about now, whatever the sending rate.
     """
     seed = settings.seed if seed is None else seed
     specs = [get_usecase(name) for name in usecases]
     start = datetime.now(UTC)
     sim_rate = rate if rate > 0 else 1000.0
+    if event_rate is not None:
+        sim_rate = event_rate
+        start -= timedelta(seconds=count / event_rate)
     generators: list[tuple[str, str, EventGenerator]] = [
         (s.name, s.topic, generator_for(s.name, seed + i, start, sim_rate))
         for i, s in enumerate(specs)
