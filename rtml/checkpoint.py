@@ -1,10 +1,10 @@
 """Checkpoints that make a learner's model state exactly-once.
 
-A checkpoint holds the model, its metrics, and **the next offset to read of every partition the
-learner owns** — the offset of the first event the model has *not* learned. Restoring a checkpoint
-and seeking each partition to its next offset replays exactly the events after it: none lost,
-none learned twice. (The off-by-one to avoid: storing the last *learned* offset and seeking to it
-would learn that event twice.)
+A checkpoint holds the model, its metrics, its entity memory, and **the next offset to read of
+every partition the learner owns** — the offset of the first event the model has *not* learned.
+Restoring a checkpoint and seeking each partition to its next offset replays exactly the events
+after it: none lost, none learned twice. (The off-by-one to avoid: storing the last *learned*
+offset and seeking to it would learn that event twice.)
 
 The blob is pickled and signed with HMAC-SHA256 under a key from settings; a blob whose signature
 does not verify is refused before anything is unpickled. Redis keeps the latest checkpoint per
@@ -55,6 +55,15 @@ class Checkpoint:
     saved_at: float | None = None
     #: (partition, offset) of every event learned, in order; only with the test-only trace option
     trace: list[tuple[int, int]] | None = None
+    #: the entity memory (``rtml.entity.EntityState``) the features of the next event read: it
+    #: rolls back with the offsets, or a replay would record its events twice. ``None`` in a
+    #: checkpoint stored before entity features (a restore starts it empty) or without them.
+    entities: Any = None
+    #: partition -> next offset to read, of the partitions a shard reads but does not own: it
+    #: records their events into the memories of entities that span partitions (a merchant), and
+    #: learns nothing from them. Apart from ``offsets``, which Kafka's lag tools and the ledger
+    #: read as the owned partitions'. ``None`` as ``entities``.
+    foreign_offsets: dict[int, int] | None = None
 
 
 def sign(payload: bytes, key: bytes) -> bytes:

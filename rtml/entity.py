@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -166,7 +166,8 @@ class Entities:
 @dataclass
 class EntityState:
     """The entity memory of one learner: field → entity value → observations in ``(t, id)``
-    order. It pickles with the model and the offsets, so a restore resumes it exactly."""
+    order. It pickles with the model and the offsets, so a restore resumes it exactly (once
+    :meth:`bind` has given it its definitions back)."""
 
     key: str
     entities: Entities
@@ -191,11 +192,33 @@ class EntityState:
         }
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in ("_inputs", "_own")}
+        """The memory without its definitions: they are code (a feature's Python function does
+        not pickle) and belong to the spec that restores it, which :meth:`bind` attaches. What
+        each stored observation's values are is kept, so a changed spec is noticed."""
+        skip = ("_inputs", "_own", "entities")
+        state = {k: v for k, v in self.__dict__.items() if k not in skip}
+        state["layout"] = self._layout(self._inputs)
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+    @staticmethod
+    def _layout(inputs: Mapping[str, Sequence[Feature]]) -> dict[str, tuple[str, ...]]:
+        return {name: tuple(i.name for i in group) for name, group in inputs.items()}
+
+    def bind(self, entities: Entities) -> bool:
+        """Attach the definitions to an unpickled memory; ``False`` when the memory was recorded
+        for other inputs (a changed spec): it is then emptied, as its observations would be read
+        as the wrong values."""
+        self.entities = entities
         self._derive()
+        layout = self.__dict__.pop("layout", None)
+        if layout is None or layout == self._layout(self._inputs):
+            return True
+        self.memory = {name: {} for name in self._inputs}
+        self.watermark = self.too_late = 0
+        return False
 
     def features(self, event: Event) -> dict[str, float]:
         """The entity features of ``event`` from what this state has recorded (not ``event``)."""
@@ -219,8 +242,10 @@ class EntityState:
                     out[f.name] = _aggregate(f, inputs, prior, own, t)
         return out
 
-    def record(self, event: Event) -> None:
-        """Remember ``event`` for the features of later events (after it was learned)."""
+    def record(self, event: Event, fields: Collection[str] | None = None) -> None:
+        """Remember ``event`` for the features of later events (after it was learned); only in
+        the memories of ``fields`` when given (a shard that does not own the event's partition
+        keeps it for the entities that span partitions only)."""
         ent = self.entities
         t = micros(event[ent.time_field])
         if t < self.watermark - _us(ent.lateness):
@@ -229,7 +254,7 @@ class EntityState:
         available = ent.available_us(event)
         for name, inputs in self._inputs.items():
             owner = event.get(name)
-            if owner is None:
+            if owner is None or (fields is not None and name not in fields):
                 continue
             seen = self.memory[name].setdefault(str(owner), [])
             obs: Observation = (

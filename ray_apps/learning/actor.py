@@ -13,11 +13,27 @@ with the reason and its source offset, counted, and skipped; the learner never s
 dead-letter producer is flushed before every checkpoint, so a checkpointed offset never covers a
 dead letter that was not written. When a checkpoint is due and its steps in order:
 ``ray_apps.learning.checkpointer``.
+
+Entity features. The entity memory (``rtml.entity.EntityState``) is part of the checkpoint, so it
+rolls back with the model and the offsets: an event is read for its features before it is learned
+and recorded after, and a replay after a crash records nothing twice. A dead-lettered event is
+never recorded. After every micro-batch the memories it touched are written to the online store
+(``rtml.entity_store``) for the serving side; that write is not part of the checkpoint (a replay
+writes the same records again) and a failed one is counted and retried with the next batch, never
+allowed to stop learning.
+
+Shards and entities that span partitions. A spec's key keeps each entity on one partition, so a
+shard's own partitions hold all of its key entities' events; an entity named by another field
+(tfd's merchant) has events on every partition. So, when there are several shards and such
+fields, a shard also reads the partitions it does not own, from offsets of their own in the
+checkpoint (``foreign_offsets``), and records their valid events into those fields' memories
+only: it learns, scores, traces and dead-letters only its own partitions' events.
 """
 
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import time
 import traceback
@@ -33,6 +49,7 @@ import rtml
 from ray_apps.learning.checkpointer import Checkpointer
 from ray_apps.learning.metrics import LearnerMetrics
 from rtml.checkpoint import Checkpoint, CheckpointRefused, MlflowSnapshots, RedisCheckpoints
+from rtml.entity_store import EntityStore
 from rtml.kafka import consumer_config, producer_config
 from rtml.online import build_model, predict_many, predict_then_learn, prequential
 from rtml.settings import Settings, load_settings
@@ -40,6 +57,11 @@ from rtml.usecases import USECASES, InvalidEvent, get
 from rtml.usecases.base import TRUTH_HEADER
 
 NAMESPACE = "rtml"
+#: Idle entities are forgotten every this many events learned: counted in the checkpoint, so a
+#: restored learner forgets at the same events as one that never stopped.
+FORGET_EVERY = 10_000
+#: The entity memory's size per entity is measured (pickled) at a checkpoint at most this often.
+ENTITY_SIZE_EVERY_S = 60.0
 
 
 def actor_name(usecase: str, shard: int) -> str:
@@ -85,9 +107,37 @@ class OnlineLearner:
         self.checkpointer = Checkpointer(
             usecase, shard, self.spec.topic, self.settings, self.store, self.snapshots, self.metrics
         )
+        ent = self.spec.entities
+        #: every entity field, and those that are not the key (their entities span partitions)
+        self.entity_fields = list(ent.groups(self.spec.key)) if ent is not None else []
+        self.foreign_fields = [f for f in self.entity_fields if f != self.spec.key]
+        self.entity_store = (
+            EntityStore(
+                redis.Redis.from_url(
+                    self.settings.redis, socket_timeout=5, socket_connect_timeout=5
+                ),
+                self.spec,
+            )
+            if ent is not None
+            else None
+        )
+        #: (field, value) recorded since the last successful write to the entity store
+        self.touched: set[tuple[str, str]] = set()
+        self.entity_writes = 0
+        self.entity_write_failures = 0
+        self.entity_write_error: str | None = None
+        #: the entity memory's size as of the latest gauge refresh (for status, without the lock)
+        self.entity_report: dict[str, Any] | None = None
+        self.entity_bytes: float | None = None
+        self.entity_sized_at = -ENTITY_SIZE_EVERY_S
+        #: why the restored entity memory was not resumed, when it was not
+        self.entities_note: str | None = None
         self.state: Checkpoint | None = None
         self.restored_from = "nothing yet"
         self.partitions: list[int] = []
+        #: partitions read only for the memories of entities that span partitions
+        self.foreign: list[int] = []
+        self._owned: set[int] = set()
         self.lag: dict[int, int] = {}
         #: the metrics as of the latest gauge refresh (once a second): a status call or a scrape
         #: must not hold the model's lock for a report (an exact ROC AUC over its window is ms)
@@ -117,6 +167,8 @@ class OnlineLearner:
             learned=0,
             versions={"rtml": rtml.__version__, "river": river.__version__, "spec": self.spec.name},
             trace=[] if self.trace_enabled else None,
+            entities=self.spec.entity_state(),
+            foreign_offsets={},
         )
 
     def _restore(self) -> Checkpoint | None:
@@ -147,6 +199,13 @@ class OnlineLearner:
             version, state, self.restored_from = 0, self._fresh(), "fresh"
         else:
             version, state = restored
+            ent = self.spec.entities
+            if state.entities is None or ent is None:  # stored before entity features
+                state.entities = self.spec.entity_state()
+            elif not state.entities.bind(ent):
+                self.entities_note = "the stored entity memory had other inputs: it starts empty"
+            if state.foreign_offsets is None:
+                state.foreign_offsets = {}
         self.state = state
         self.checkpointer.restored(version)
         return state
@@ -189,12 +248,20 @@ class OnlineLearner:
         self.dlq = Producer(producer_config(s))
         partitions = self._with_retries(lambda: self._partition_count(consumer), forever=True)
         self.partitions = owned_partitions(partitions, self.shard, self.shards)
+        if self.foreign_fields:
+            self.foreign = [p for p in range(partitions) if p not in self.partitions]
+        foreign = state.foreign_offsets or {}
         consumer.assign(
             [
                 TopicPartition(self.spec.topic, p, state.offsets.get(p, OFFSET_BEGINNING))
                 for p in self.partitions
             ]
+            + [
+                TopicPartition(self.spec.topic, p, foreign.get(p, OFFSET_BEGINNING))
+                for p in self.foreign
+            ]
         )
+        self._owned = set(self.partitions)
         self.consumer = consumer
         gauges_at = 0.0
         while not self._stop.is_set():
@@ -222,9 +289,12 @@ class OnlineLearner:
                 self.metrics.batch(
                     learned, dead - errors, errors, time.perf_counter() - t0, len(batch)
                 )
+                self._write_entities(state)
             if self.checkpointer.due():
                 with self._lock:
-                    self.checkpointer.checkpoint(state, self.dlq, consumer)
+                    stored = self.checkpointer.checkpoint(state, self.dlq, consumer)
+                if stored:
+                    self._size_entities(state)
             self.busy_seconds += time.perf_counter() - t0  # after the wait in consume()
             if time.monotonic() - gauges_at >= 1.0:
                 gauges_at = time.monotonic()
@@ -245,6 +315,9 @@ class OnlineLearner:
 
     def _process(self, state: Checkpoint, msg: Any) -> None:
         partition, offset = msg.partition(), msg.offset()
+        if partition not in self._owned:
+            self._record_foreign(state, msg)
+            return
         try:
             event = self.spec.parse(msg.value() or b"")
         except InvalidEvent as exc:
@@ -252,19 +325,72 @@ class OnlineLearner:
         else:
             try:
                 self._learn(state, event, msg)
-                state.learned += 1
-                if state.trace is not None:
-                    state.trace.append((partition, offset))
             except Exception as exc:  # noqa: BLE001 - one bad event never stops the learner
                 state.model_errors += 1
                 self._dead_letter(state, msg, f"model error: {type(exc).__name__}: {exc}")
+            else:
+                state.learned += 1
+                if state.trace is not None:
+                    state.trace.append((partition, offset))
+                self._remember(state, event.model_dump(), self.entity_fields)
+                if state.entities is not None and state.learned % FORGET_EVERY == 0:
+                    state.entities.forget()
         state.offsets[partition] = offset + 1  # next to read
         self.checkpointer.count()
+
+    def _record_foreign(self, state: Checkpoint, msg: Any) -> None:
+        """An event of a partition another shard owns: into the memories of the entities that
+        span partitions, and nothing else (its owner learns it, or dead-letters it)."""
+        try:
+            event = self.spec.parse(msg.value() or b"")
+        except InvalidEvent:
+            pass
+        else:
+            self._remember(state, event.model_dump(), self.foreign_fields)
+        assert state.foreign_offsets is not None  # set at restore
+        state.foreign_offsets[msg.partition()] = msg.offset() + 1
+        self.checkpointer.count()
+
+    def _remember(self, state: Checkpoint, record: dict[str, Any], fields: list[str]) -> None:
+        if state.entities is None:
+            return
+        state.entities.record(record, fields)
+        for name in fields:
+            value = record.get(name)
+            if value is not None:
+                self.touched.add((name, str(value)))
+
+    def _write_entities(self, state: Checkpoint) -> None:
+        """The memories the batch touched, to the online store; a failure keeps them for the
+        next batch. Outside the lock: only this thread changes the memory."""
+        if self.entity_store is None or not self.touched or state.entities is None:
+            return
+        try:
+            self.entity_store.write(state.entities, self.touched)
+        except Exception as exc:  # noqa: BLE001 - serving reads stale features; learning goes on
+            self.entity_write_failures += 1
+            self.entity_write_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.entity_write_failed()
+            return
+        self.entity_writes += 1
+        self.entity_write_error = None
+        self.touched = set()
+
+    def _size_entities(self, state: Checkpoint) -> None:
+        """Bytes per entity of the memory as pickled (what it adds to a checkpoint), now and
+        then: pickling it alone costs a share of a checkpoint."""
+        if state.entities is None or time.monotonic() - self.entity_sized_at < ENTITY_SIZE_EVERY_S:
+            return
+        self.entity_sized_at = time.monotonic()
+        held = sum(map(len, state.entities.memory.values()))
+        if held:
+            size = len(pickle.dumps(state.entities, protocol=pickle.HIGHEST_PROTOCOL))
+            self.entity_bytes = size / held
 
     def _learn(self, state: Checkpoint, event: Any, msg: Any) -> None:
         spec = self.spec
         y = spec.label_of(event) if spec.target else None
-        x = spec.features_of(event)
+        x = spec.features_of(event, state.entities)
         headers = dict(msg.headers() or [])
         # the truth is read before learning: a bad header must not leave a half-learned event
         oracle = spec.oracle_of(headers.get(TRUTH_HEADER))
@@ -295,6 +421,14 @@ class OnlineLearner:
         with self._lock:
             self.report = report = state.metrics.report()
         self.metrics.gauges(lag, report)
+        if state.entities is not None:  # this thread alone changes the memory: no lock
+            self.entity_report = {
+                "held": state.entities.size(),
+                "too_late": state.entities.too_late,
+                "watermark_us": state.entities.watermark,
+                "bytes_per_entity": self.entity_bytes,
+            }
+            self.metrics.entities(self.entity_report)
 
     # -- control ------------------------------------------------------------------------------
     def events_per_s(self) -> float:
@@ -330,7 +464,9 @@ class OnlineLearner:
                 "model_errors": state.model_errors,
                 "events_per_s": round(self.events_per_s(), 2),
                 "offsets": dict(state.offsets),
+                "foreign_offsets": dict(state.foreign_offsets or {}),
                 "lag": dict(self.lag),
+                "entities": self._entity_status(),
                 **checkpoints,
                 "checkpoint": {**checkpoints["checkpoint"], **(info or {})},
                 "checkpoint_share": self.checkpointer.seconds / max(self.busy_seconds, 1e-9),
@@ -338,6 +474,19 @@ class OnlineLearner:
                 "last_event_at": self.last_event_at,
                 "metrics": report,  # as of the latest refresh: its "events" says how many
             }
+
+    def _entity_status(self) -> dict[str, Any] | None:
+        if self.entity_store is None:
+            return None
+        return {
+            **(self.entity_report or {}),
+            "note": self.entities_note,
+            "foreign_fields": self.foreign_fields,
+            "foreign_partitions": self.foreign,
+            "store_writes": self.entity_writes,
+            "store_failures": self.entity_write_failures,
+            "store_error": self.entity_write_error,
+        }
 
     def predict(self, xs: list[dict[str, Any]]) -> dict[str, Any]:
         """Answer feature dicts with what the model knows now (between two events)."""

@@ -64,6 +64,29 @@ class LearnerMetrics:
         self.snapshot_time = metrics.Gauge(
             "rtml_learner_snapshot_timestamp_s", "Unix time of the latest MLflow snapshot", base
         )
+        self.entities_held = metrics.Gauge(
+            "rtml_learner_entities", "Entities the learner's memory holds", (*base, "field")
+        )
+        self.entity_observations = metrics.Gauge(
+            "rtml_learner_entity_observations",
+            "Earlier events the learner's entity memory holds",
+            (*base, "field"),
+        )
+        self.entities_too_late = metrics.Gauge(
+            "rtml_learner_entity_events_too_late",
+            "Events recorded later than the lateness allowed (features may differ from the lake's)",
+            base,
+        )
+        self.entity_bytes = metrics.Gauge(
+            "rtml_learner_entity_bytes_per_entity",
+            "Pickled bytes of the entity memory per entity, as of its latest measure",
+            base,
+        )
+        self.entity_write_failures = metrics.Counter(
+            "rtml_learner_entity_store_failures",
+            "Writes of touched entity memories to the online store that failed",
+            base,
+        )
         self.model_metric = metrics.Gauge(
             "rtml_online_metric",
             "Prequential metrics of the online model",
@@ -118,3 +141,18 @@ class LearnerMetrics:
             self.model_metric.set(
                 report["n_clusters"], {**self.tags, "metric": "n_clusters", "window": "overall"}
             )
+
+    def entity_write_failed(self) -> None:
+        self.entity_write_failures.inc(1, self.tags)
+
+    def entities(self, report: Mapping[str, Any]) -> None:
+        """Every second, beside :meth:`gauges`: the entity memory's size (``size()``)."""
+        for name, value in report["held"].items():
+            if name.endswith("_events"):
+                tags = {**self.tags, "field": name.removesuffix("_events")}
+                self.entity_observations.set(value, tags)
+            else:
+                self.entities_held.set(value, {**self.tags, "field": name})
+        self.entities_too_late.set(report["too_late"], self.tags)
+        if report.get("bytes_per_entity") is not None:
+            self.entity_bytes.set(report["bytes_per_entity"], self.tags)

@@ -94,6 +94,8 @@ def test_learner_survives_kills_and_poison_with_exact_counts(driver: Settings) -
         status = _wait_learned(handle, total, timeout=240)
         _assert_exact(driver, spec, handle, status)
         assert status["dead_lettered"] >= len(POISON)
+        assert status["entities"]["held"]["driver_id"] > 0, status["entities"]
+        assert status["entities"]["store_failures"] == 0, status["entities"]
 
         # Quality: better than predicting the median of the same events, worse than the oracle.
         report = status["metrics"]
@@ -111,6 +113,9 @@ def test_learner_survives_kills_and_poison_with_exact_counts(driver: Settings) -
                 reasons.append(dict(msg.headers())["rtml-reason"].decode())
         dlq.close()
         assert any("not JSON" in r for r in reasons) and any("Field required" in r for r in reasons)
+        trace = ray.get(handle.trace.remote())
+        ray.get(handle.stop.remote())  # its final checkpoint holds the memory of every event
+        _assert_entity_memory_exact(driver, spec, trace)
     finally:
         ray.get(handle.stop.remote())
         ray.kill(handle, no_restart=True)
@@ -136,6 +141,35 @@ def _assert_exact(settings: Settings, spec, handle, status: dict) -> None:
         spec.name, read_topic(settings, spec), status, ray.get(handle.trace.remote())
     )
     assert not problems, problems
+
+
+def _assert_entity_memory_exact(settings: Settings, spec, trace: list) -> None:
+    """The entity memory of the learner's latest checkpoint equals that of a clean replay of the
+    events it learned, in the order it learned them: restores resumed it, none recorded twice."""
+    stored = RedisCheckpoints.of(settings).load(spec.name, 0)
+    assert stored is not None and stored[1].entities is not None
+    ends = end_offsets(settings, spec.topic)
+    consumer = Consumer(consumer_config(settings, "rtml-test-entities"))
+    consumer.assign([TopicPartition(spec.topic, p, 0) for p, end in ends.items() if end > 0])
+    wanted, events = set(trace), {}
+    while len(events) < len(wanted):
+        batch = consumer.consume(num_messages=2000, timeout=10)
+        assert batch, f"read {len(events)} of {len(wanted)} learned events back"
+        for msg in batch:
+            if (msg.partition(), msg.offset()) in wanted:
+                events[(msg.partition(), msg.offset())] = spec.parse(msg.value()).model_dump()
+    consumer.close()
+    replayed = spec.entity_state()
+    for n, at in enumerate(trace, 1):
+        replayed.record(events[at])
+        if n % learner.FORGET_EVERY == 0:
+            replayed.forget()
+    held = stored[1].entities
+    assert held.watermark == replayed.watermark and held.too_late == replayed.too_late
+    assert held.memory == replayed.memory, {
+        name: (len(held.memory.get(name, {})), len(by_value))
+        for name, by_value in replayed.memory.items()
+    }
 
 
 def _pid(handle, timeout: float = 120) -> int:
@@ -187,10 +221,21 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
         report = status["metrics"]
         assert 0.55 < report["overall"]["roc_auc"] < report["oracle"]["roc_auc"], report
         assert report["overall"]["fbeta"] < report["oracle"]["fbeta"], report
+        trace = ray.get(handle.trace.remote())
         final = ray.get(handle.stop.remote())
         assert "error" not in final["snapshot"], final["snapshot"]
     finally:
         ray.kill(handle, no_restart=True)
+    _assert_entity_memory_exact(driver, spec, trace)
+    # what serving reads: the touched entities' memories, as the learner holds them
+    from rtml.entity_store import EntityStore
+
+    held = RedisCheckpoints.of(driver).load(spec.name, 0)[1].entities  # type: ignore[index]
+    entity_store = EntityStore(redis.Redis.from_url(driver.redis), spec)
+    for name, by_value in held.memory.items():
+        value = next(iter(by_value))
+        record = entity_store.lookup(name, value)
+        assert record is not None and record.observations == by_value[value], (name, value)
 
     # Redis loses the checkpoint (its counter too): the snapshot taken at stop is the fallback.
     redis.Redis.from_url(driver.redis).delete(
@@ -203,7 +248,9 @@ def test_sigkilled_worker_and_lost_redis_lose_nothing(driver: Settings) -> None:
         status = _wait_learned(handle, sum(ends.values()), timeout=180)
         assert status["restored_from"] == "mlflow snapshot", status
         _assert_exact(driver, spec, handle, status)
+        trace = ray.get(handle.trace.remote())
         stopped = ray.get(handle.stop.remote())  # its final checkpoint is the first since the loss
+        _assert_entity_memory_exact(driver, spec, trace)
         assert stopped["checkpoint"]["version"] > final["checkpoint"]["version"], (
             "versions only grow"
         )

@@ -141,3 +141,68 @@ def test_the_serving_side_reports_the_age_of_the_latest_save() -> None:
     assert age is not None and age < 60, f"{age:.0f}s: the learner's age, not the save's"
     assert side._refresh(0) and side.fallback[0].version == 3
     assert time.time() - (side.fallback[0].saved_at or 0) < 60
+
+
+@pytest.mark.parametrize("usecase", ["tfd", "eta", "ecci"])
+def test_a_restored_entity_memory_reads_and_records_exactly_as_the_original(usecase: str) -> None:
+    """The entity memory rolls back with the offsets: after a restore the next events read the
+    same features, and recording them leaves the same memory."""
+    from rtml.usecases import get
+    from rtml.usecases.generators import generator_for
+
+    spec, gen = get(usecase), generator_for(usecase, seed=9)
+    events = [spec.parse(next(gen).event).model_dump() for _ in range(1500)]
+    state = spec.entity_state()
+    assert state is not None
+    for e in events[:1000]:
+        state.record(e)
+    checkpoint = Checkpoint(
+        model=None, metrics=None, offsets={0: 1000}, learned=1000, versions={}, entities=state
+    )
+    restored = loads(dumps(checkpoint, b"k" * 16), b"k" * 16).entities
+    assert restored.bind(spec.entities)
+    assert restored.memory == state.memory and restored.watermark == state.watermark
+    for e in events[1000:]:
+        assert restored.features(e) == state.features(e)
+        state.record(e)
+        restored.record(e)
+    assert restored.memory == state.memory and restored.too_late == state.too_late
+
+
+def test_a_checkpoint_stored_before_entity_features_loads_without_them() -> None:
+    """An older rtml pickled a checkpoint without the entity fields: it loads, and they read as
+    absent (the learner then starts an empty memory)."""
+    import pickle
+
+    old = _checkpoint()
+    del old.__dict__["entities"], old.__dict__["foreign_offsets"]
+    payload = pickle.dumps(old, protocol=pickle.HIGHEST_PROTOCOL)
+    from rtml.checkpoint import sign
+
+    restored = loads(sign(payload, b"k" * 16), b"k" * 16)
+    assert restored.entities is None and restored.foreign_offsets is None
+    assert restored.offsets == {0: 12, 2: 7}
+
+
+def test_an_entity_memory_recorded_for_other_inputs_is_not_resumed() -> None:
+    """A spec whose entity features read other values than the stored observations hold: the
+    memory starts empty rather than read them as the wrong values."""
+    import dataclasses
+    import pickle
+
+    from rtml.usecases import get
+    from rtml.usecases.generators import generator_for
+
+    spec, gen = get("eta"), generator_for("eta", seed=3)
+    state = spec.entity_state()
+    assert state is not None and spec.entities is not None
+    for _ in range(50):
+        state.record(spec.parse(next(gen).event).model_dump())
+    same = pickle.loads(pickle.dumps(state))
+    assert same.bind(spec.entities) and same.memory == state.memory
+    fewer = dataclasses.replace(
+        spec.entities, features=tuple(f for f in spec.entities.features if f.agg == "count")
+    )
+    other = pickle.loads(pickle.dumps(state))
+    assert not other.bind(fewer)
+    assert other.memory == {spec.key: {}} and other.watermark == 0
