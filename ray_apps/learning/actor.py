@@ -162,7 +162,7 @@ class OnlineLearner:
     def _fresh(self) -> Checkpoint:
         return Checkpoint(
             model=build_model(self.spec, self.overrides),
-            metrics=prequential(self.spec),
+            metrics=prequential(self.spec, self.settings.metrics_window),
             offsets={},
             learned=0,
             versions={"rtml": rtml.__version__, "river": river.__version__, "spec": self.spec.name},
@@ -393,11 +393,12 @@ class OnlineLearner:
         x = spec.features_of(event, state.entities)
         headers = dict(msg.headers() or [])
         # the truth is read before learning: a bad header must not leave a half-learned event
-        oracle = spec.oracle_of(headers.get(TRUTH_HEADER))
+        truth = headers.get(TRUTH_HEADER)
+        oracle, ceiling = spec.oracle_of(truth), spec.ceiling_of(truth)
         pred = predict_then_learn(spec, state.model, x, y)
         if spec.oracle is not None and oracle is None:
             return  # scored beside the oracle only: an event without truth (feedback) is learned
-        state.metrics.observe(state.model, x, y, pred, oracle)
+        state.metrics.observe(state.model, x, y, pred, oracle, ceiling)
 
     def _dead_letter(self, state: Checkpoint, msg: Any, reason: str) -> None:
         state.dead_lettered += 1
@@ -555,6 +556,7 @@ def service_addresses(settings: Settings) -> dict[str, Any]:
         "mlflow_tracking_uri": settings.mlflow_uri,
         "checkpoint_key": settings.checkpoint_key.get_secret_value(),
         "checkpoint_every_events": settings.checkpoint_every_events,
+        "metrics_window": settings.metrics_window,
         "checkpoint_every_s": settings.checkpoint_every_s,
         "checkpoint_max_share": settings.checkpoint_max_share,
         "snapshot_every_s": settings.snapshot_every_s,

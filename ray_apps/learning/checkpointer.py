@@ -241,7 +241,7 @@ class Checkpointer:
             try:
                 flat = {
                     f"{w}.{k}": v
-                    for w in ("overall", "recent", "share_of_oracle")
+                    for w in ("overall", "recent", "share_of_oracle", "share_of_ceiling")
                     for k, v in report.get(w, {}).items()
                 }
                 self.snapshots.save(self.usecase, self.shard, version, blob, flat, step=learned)

@@ -133,7 +133,8 @@ class LearnerMetrics:
         self._set_checkpoint_gauges()
         for partition, behind in lag.items():
             self.lag.set(behind, {**self.tags, "partition": str(partition)})
-        for window in ("overall", "recent", "oracle", "share_of_oracle"):
+        windows = ("overall", "recent", "oracle", "share_of_oracle", "share_of_ceiling")
+        for window in (*windows, "recent_share_of_oracle", "recent_share_of_ceiling"):
             for name, value in (report.get(window) or {}).items():  # no oracle: None
                 if isinstance(value, float | int) and math.isfinite(value):
                     self.model_metric.set(value, {**self.tags, "metric": name, "window": window})
