@@ -312,6 +312,7 @@ def _describe(spec: UseCase) -> UseCaseInfo:
             "key": spec.key,
             "topic": spec.topic,
             "features": _features(spec),
+            "entity_fields": list(spec.entities.groups(spec.key)) if spec.entities else [],
         }
     )
 

@@ -71,6 +71,10 @@ class UseCaseInfo(BaseModel):
     key: str
     topic: str
     features: list[Feature]
+    entity_fields: list[str] = Field(
+        description="the fields that name entities with features (look one up at "
+        "/api/v1/{usecase}/entities/{field}/{value})"
+    )
 
 
 class UseCases(BaseModel):

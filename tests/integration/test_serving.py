@@ -458,8 +458,7 @@ def test_served_features_are_the_learners_and_the_lakes(api: httpx.Client, stack
         con.register("bronze", pa.Table.from_pylist(rows))
         id_field = spec.entities.id_field  # type: ignore[union-attr]
         where = f"CAST({id_field} AS VARCHAR) = '{probe[id_field]}'"
-        lake = con.execute(features_sql(spec, "bronze", where=where)).fetch_arrow_table()
-        (offline,) = lake.to_pylist()
+        (offline,) = con.execute(features_sql(spec, "bronze", where=where)).df().to_dict("records")
 
         served = api.post("/tfd/batch/predict?features=true", json=probe)
         assert served.status_code == 200, served.text

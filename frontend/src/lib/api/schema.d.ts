@@ -2948,6 +2948,11 @@ export interface components {
              * @description where answers are decisions
              */
             decision_threshold: number | null;
+            /**
+             * Entity Fields
+             * @description the fields that name entities with features (look one up at /api/v1/{usecase}/entities/{field}/{value})
+             */
+            entity_fields: string[];
             /** Features */
             features: components["schemas"]["Feature"][];
             /** Key */
