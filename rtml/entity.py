@@ -227,20 +227,38 @@ class EntityState:
         out: dict[str, float] = {}
         for name, inputs in self._inputs.items():
             owner = event.get(name)
-            seen = self.memory[name].get(str(owner), []) if owner is not None else []
-            until = (
-                (t - ent.foreign_lag // _US, "\U0010ffff") if name != self.key else (t, event_id)
-            )
-            end = bisect.bisect_left(seen, until, key=lambda o: (o[0], o[1]))
-            prior = [
-                o for o in seen[max(0, end - ent.history) : end] if o[0] >= t - _us(ent.horizon)
-            ]
             needed = self._own[name]
             own = tuple(i.python(event) if i in needed else None for i in inputs)
-            for f in ent.features:
-                if (f.entity or self.key) == name:
-                    out[f.name] = _aggregate(f, inputs, prior, own, t)
+            out.update(self._group(name, None if owner is None else str(owner), t, event_id, own))
         return out
+
+    def next_features(
+        self, name: str, value: str, t: int, own: Sequence[FeatureValue | None]
+    ) -> dict[str, float]:
+        """The features of entity ``name=value`` that an event at ``t`` (µs, after every event
+        of that time) whose inputs are ``own`` (``entities.groups(key)[name]``'s order) gets: what
+        a lookup shows of an entity without a raw event."""
+        return self._group(name, value, t, "\U0010ffff", tuple(own))
+
+    def _group(
+        self,
+        name: str,
+        owner: str | None,
+        t: int,
+        event_id: str,
+        own: tuple[FeatureValue | None, ...],
+    ) -> dict[str, float]:
+        ent = self.entities
+        seen = self.memory[name].get(owner, []) if owner is not None else []
+        until = (t - ent.foreign_lag // _US, "\U0010ffff") if name != self.key else (t, event_id)
+        end = bisect.bisect_left(seen, until, key=lambda o: (o[0], o[1]))
+        prior = [o for o in seen[max(0, end - ent.history) : end] if o[0] >= t - _us(ent.horizon)]
+        inputs = self._inputs[name]
+        return {
+            f.name: _aggregate(f, inputs, prior, own, t)
+            for f in ent.features
+            if (f.entity or self.key) == name
+        }
 
     def record(self, event: Event, fields: Collection[str] | None = None) -> None:
         """Remember ``event`` for the features of later events (after it was learned); only in

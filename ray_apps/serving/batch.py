@@ -112,13 +112,23 @@ class Batch:
         return model
 
     # -- answers ---------------------------------------------------------------------------------
-    async def predict(self, rows: list[dict[str, Any]], use_cache: bool = True) -> dict[str, Any]:
+    async def predict(
+        self,
+        rows: list[dict[str, Any]],
+        use_cache: bool = True,
+        entities: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """``entities``: each row's entity-memory version (part of its cache key)."""
         model = self.current()  # one model answers the whole request, even across a swap
         values: list[Any | None] = [None] * len(rows)
         keys: list[str] = []
         use_cache = use_cache and self.cache.enabled
         if use_cache:
-            keys = [cache_key(self.spec.name, model.version, row) for row in rows]
+            versions = entities or [""] * len(rows)
+            keys = [
+                cache_key(self.spec.name, model.version, row, v)
+                for row, v in zip(rows, versions, strict=True)
+            ]
             values = await self.cache.get_many(keys)
         missing = [i for i, v in enumerate(values) if v is None]
         missed = set(missing)

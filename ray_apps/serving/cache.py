@@ -1,10 +1,13 @@
 """The batch prediction cache in Redis.
 
-A batch model's version changes rarely, so an answer is cached under the **model version and the
+A batch model's version changes rarely, so an answer is cached under the **model version, the
 canonical features** (the spec's feature dict as sorted, compact JSON; floats in their shortest
-round-trip form): the same event asked again is a hit, and a new champion version never serves
-an old answer because the version is part of the key. Entries expire after
-``serve_cache_ttl_s``; 0 turns the cache off.
+round-trip form) **and the version of the entity memories** the features were read from (each
+record's newest event and write time, ``ray_apps.serving.entities.version_of``): the same event
+asked again is a hit, a new champion version never serves an old answer because the version is
+part of the key, and an entity memory the learner rewrote is a new key, so a cached answer is
+never older than the features served with it. Entries expire after ``serve_cache_ttl_s``; 0
+turns the cache off.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import redis.asyncio as aioredis
 PREFIX = "rtml:prediction"
 
 
-def cache_key(usecase: str, version: str | int, features: Mapping[str, Any]) -> str:
+def cache_key(
+    usecase: str, version: str | int, features: Mapping[str, Any], entities: str = ""
+) -> str:
     canonical = json.dumps(features, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    digest = hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    digest = hashlib.blake2b(f"{canonical}|{entities}".encode(), digest_size=16).hexdigest()
     return f"{PREFIX}:{usecase}:v{version}:{digest}"
 
 

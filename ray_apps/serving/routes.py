@@ -18,11 +18,12 @@ import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 from confluent_kafka import KafkaException
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -33,6 +34,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ray_apps.serving.batch_routes import batch_routes
+from ray_apps.serving.entities import Featured, as_of, memory, version_of
 from ray_apps.serving.incremental import NoModel
 from ray_apps.serving.requests import (
     BadRequest,
@@ -43,6 +45,7 @@ from ray_apps.serving.requests import (
 )
 from ray_apps.serving.schemas import (
     Column,
+    EntityLookup,
     Feature,
     Feedback,
     Health,
@@ -61,6 +64,7 @@ from ray_apps.serving.schemas import (
 from ray_apps.serving.service import LearnerRunning, Service
 from ray_apps.serving.ui import build_dir, mount_ui
 from rtml import sql
+from rtml.entity import micros
 from rtml.online import build_model
 from rtml.usecases import USECASES
 from rtml.usecases.base import UseCase
@@ -81,13 +85,18 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 ERRORS = {
     400: "the body is not JSON (or, for SQL, the statement is refused)",
     401: "a control route without the bearer token (when RTML_API_TOKEN is set)",
-    404: "no such version, job or use case",
+    404: "no such version, job, use case or entity",
     409: "reset while the learner runs",
     413: "the body or the list is over the limit",
     422: "invalid events: one entry per bad field",
     503: "no model to answer yet, with the reason",
 }
 EVENT_ERRORS = (400, 413, 422, 503)
+#: An entity lookup's ``at``.
+AT = (
+    "the next event's time (default: now, or the learner's newest event time when the stream "
+    "runs ahead of the clock)"
+)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
@@ -303,6 +312,7 @@ def _describe(spec: UseCase) -> UseCaseInfo:
             "key": spec.key,
             "topic": spec.topic,
             "features": _features(spec),
+            "entity_fields": list(spec.entities.groups(spec.key)) if spec.entities else [],
         }
     )
 
@@ -330,24 +340,39 @@ def _usecase_routes(
         list(online.steps.values())[-1] if hasattr(online, "steps") else online
     ).__name__
 
-    async def features(
-        request: Request, model: type[BaseModel] = request_model
-    ) -> tuple[list[dict[str, Any]], bool]:
+    async def featured(request: Request) -> tuple[list[Featured], bool]:
+        """The request's events with every feature of each, their entities as the learners
+        stored them (one Redis round trip for the whole request)."""
         body = await read_json(request, settings.serve_max_body_bytes)
-        parsed = parse_events(body, model, settings.serve_max_events)  # type: ignore[arg-type]
-        return [spec.features_of(e) for e in parsed.events], parsed.many
+        parsed = parse_events(body, request_model, settings.serve_max_events)
+        return await service.entities[uc].featured(parsed.events), parsed.many
+
+    def shown(done: list[Featured], many: bool) -> dict[str, Any]:
+        """``features`` and ``entities_as_of`` of the answer, when asked for."""
+        xs = [f.features for f in done]
+        used = [as_of(f.records) for f in done]
+        return (
+            {"features": xs, "entities_as_of": used}
+            if many
+            else {
+                "features": xs[0],
+                "entities_as_of": used[0],
+            }
+        )
 
     async def timed(
         kind: str,
         request: Request,
-        answer: Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]],
+        answer: Callable[[list[Featured]], Awaitable[dict[str, Any]]],
+        show: bool,
     ) -> JSONResponse:
         """The answer as a ``JSONResponse`` built here, not validated against the route's
         response model: predictions are the hot path (the model is there for the document)."""
         t0 = time.perf_counter()
-        xs, many = await features(request)
+        done, many = await featured(request)
+        xs = [f.features for f in done]
         t1 = time.perf_counter()
-        out = await answer(xs)
+        out = await answer(done)
         t2 = time.perf_counter()
         labels = {"usecase": uc, "kind": kind}
         metrics.latency.observe(t2 - t0, tags=labels)
@@ -356,6 +381,8 @@ def _usecase_routes(
         if not many:
             out = {k: v[0] if isinstance(v, list) and len(v) == 1 else v for k, v in out.items()}
             out["prediction"] = out.pop("predictions")
+        if show:
+            out.update(shown(done, many))
         # Server-Timing: the replica's own share of the request (browsers' devtools show it).
         app_ms = (time.perf_counter() - t0) * 1000
         timing = (
@@ -371,26 +398,47 @@ def _usecase_routes(
         "responses": errors(*EVENT_ERRORS),
     }
 
+    show_features = Query(
+        False,
+        description="also answer the features used (``features``, name → value) and how fresh "
+        "their entity memories were (``entities_as_of``)",
+    )
+
     @app.post(f"{base}/incremental/predict", response_model=answers.incremental, **predicting)
-    async def incremental_predict(request: Request) -> JSONResponse:
+    async def incremental_predict(request: Request, features: bool = show_features) -> JSONResponse:
         """What the online model knows now: asked of the learner, or its last checkpoint while
-        the learner restarts (``source``). One event, or a list (answered in order)."""
-        return await timed("incremental", request, lambda xs: service.predict_incremental(uc, xs))
+        the learner restarts (``source``). One event, or a list (answered in order). Entity
+        features come from the memories the learners stored."""
+
+        def answer(done: list[Featured]) -> Awaitable[dict[str, Any]]:
+            return service.predict_incremental(uc, [f.features for f in done])
+
+        return await timed("incremental", request, answer, features)
 
     @app.post(f"{base}/batch/predict", response_model=answers.batch, **predicting)
-    async def batch_predict(request: Request) -> JSONResponse:
-        """The registry champion's prediction, cached in Redis by model version and features
-        (``Cache-Control: no-cache`` skips the cache)."""
+    async def batch_predict(request: Request, features: bool = show_features) -> JSONResponse:
+        """The registry champion's prediction, cached in Redis by model version, features and
+        the version of the entity memories they were read from (``Cache-Control: no-cache``
+        skips the cache)."""
         use_cache = "no-cache" not in request.headers.get("cache-control", "")
-        return await timed("batch", request, lambda xs: service.predict_batch(uc, xs, use_cache))
+
+        def answer(done: list[Featured]) -> Awaitable[dict[str, Any]]:
+            rows = [f.features for f in done]
+            versions = [version_of(f.records) for f in done]
+            return service.predict_batch(uc, rows, use_cache, versions)
+
+        return await timed("batch", request, answer, features)
 
     @app.post(f"{base}/batch/explain", response_model=answers.explanation, **predicting)
     async def batch_explain(request: Request) -> dict[str, Any]:
-        """Per-feature contributions of one event to the champion's prediction."""
-        xs, many = await features(request)
+        """Per-feature contributions of one event to the champion's prediction (its entity
+        features too), with the features explained and their entity memories' freshness."""
+        done, many = await featured(request)
         if many:
             raise BadRequest(422, "explain takes one event, not a list")
-        return {"usecase": uc, "kind": "batch", **await service.batch[uc].explain(xs[0])}
+        x = done[0].features
+        explained = await service.batch[uc].explain(x)
+        return {"usecase": uc, "kind": "batch", **explained, **shown(done, False)}
 
     @app.get(f"{base}/incremental/metrics", tags=tags, response_model_exclude_unset=True)
     async def incremental_metrics() -> Learners:
@@ -465,6 +513,41 @@ def _usecase_routes(
                 "batch": service.batch[uc].describe(),
             }
         )
+
+    if spec.entities is not None:
+        fields = list(spec.entities.groups(spec.key))
+
+        @app.get(
+            f"{base}/entities/{{field}}/{{value}}",
+            tags=tags,
+            responses=errors(404, 503),
+            response_model_exclude_unset=True,
+        )
+        async def entity(
+            field: str,
+            value: str,
+            at: Annotated[datetime | None, Query(description=AT)] = None,
+        ) -> EntityLookup:
+            """One entity's memory as the learners stored it (events held, newest event, when
+            written, labels known) and the entity features its next event would get."""
+            if field not in fields:
+                raise HTTPException(
+                    404,
+                    f"{uc} has no entity field {field!r}; its entity fields: {', '.join(fields)}",
+                )
+            reader = service.entities[uc]
+            record = await reader.lookup(field, value)
+            if record is None:
+                raise HTTPException(
+                    404,
+                    f"no {field}={value!r} in {uc}'s entity store: never seen, forgotten after "
+                    "its horizon, or no learner has written it yet (its next event gets the "
+                    "features of an entity with no history)",
+                )
+            at_us = micros(at if at.tzinfo else at.replace(tzinfo=UTC)) if at else None
+            return EntityLookup.model_validate(
+                {"usecase": uc, "memory": memory(record), **reader.next_features(record, at_us)}
+            )
 
     @app.get(f"{base}/sample", tags=tags, response_model=spec.event)
     async def sample() -> dict[str, Any]:

@@ -71,6 +71,10 @@ class UseCaseInfo(BaseModel):
     key: str
     topic: str
     features: list[Feature]
+    entity_fields: list[str] = Field(
+        description="the fields that name entities with features (look one up at "
+        "/api/v1/{usecase}/entities/{field}/{value})"
+    )
 
 
 class UseCases(BaseModel):
@@ -143,6 +147,37 @@ class LakeTables(BaseModel):
     tables: list[LakeTable]
 
 
+# -- entity memories: what the features of an event's users, drivers, merchants were read from ---
+
+#: A feature's value: a number, or a categorical's string.
+FeatureValues = dict[str, float | str]
+
+
+class EntityMemory(BaseModel):
+    """One entity's memory as the learner stored it: how fresh the features read from it are."""
+
+    field: str = Field(description="the event field that names the entity (user_id, …)")
+    value: str
+    events: int = Field(description="earlier events the memory holds")
+    newest_event_at: str = Field(description="the entity's newest event time (ISO 8601)")
+    watermark_at: str = Field(description="the learner's newest event time when it wrote")
+    written_at: str = Field(description="when the learner wrote the memory (wall clock)")
+    age_s: float = Field(description="seconds since the write")
+
+
+class EntityLookup(BaseModel):
+    """An entity looked up: its stored memory and the features its next event would get."""
+
+    usecase: str
+    memory: EntityMemory
+    at: str = Field(description="the next event's time the features are computed for")
+    features: dict[str, float] = Field(description="the entity features of that next event")
+    inputs: dict[str, float | str | None] = Field(
+        description="the values the next event is taken to have (the entity's newest event's)"
+    )
+    label_known: int = Field(description="events whose label is known by ``at``")
+
+
 # -- predictions, explanations and feedback (the prediction's shape is the use case's) -----------
 
 
@@ -174,6 +209,10 @@ class Explanation(BaseModel):
     contributions: dict[str, float]
     model_version: int
     explained_as: str = Field(description="what the contributions are (SHAP values, …)")
+    features: FeatureValues = Field(description="the features explained, name → value")
+    entities_as_of: list[EntityMemory] = Field(
+        description="the entity memories read (none: the features of entities with no history)"
+    )
 
 
 @dataclass(frozen=True)
@@ -198,20 +237,41 @@ def prediction_answers(usecase: str) -> PredictionAnswers:
         **spec.task.answer_fields(spec),
     )
     many = list[prediction]  # type: ignore[valid-type]
+    # with ?features=true: the features used, and the entity memories they were read from
+    shown_one = {
+        "features": (FeatureValues | None, Field(None, description="the features used")),
+        "entities_as_of": (
+            list[EntityMemory] | None,
+            Field(None, description="the entity memories read (none: no history)"),
+        ),
+    }
+    shown_many = {
+        "features": (list[FeatureValues] | None, Field(None, description="each event's")),
+        "entities_as_of": (list[list[EntityMemory]] | None, Field(None, description="each's")),
+    }
 
     def answer(kind: str, base: type[BaseModel], **fields: Any) -> type[BaseModel]:
         return create_model(f"{name}{kind}", __base__=base, **fields)
 
     return PredictionAnswers(
-        incremental=answer("IncrementalAnswer", IncrementalAnswer, prediction=(prediction, ...))
-        | answer("IncrementalListAnswer", IncrementalAnswer, predictions=(many, ...)),
+        incremental=answer(
+            "IncrementalAnswer", IncrementalAnswer, prediction=(prediction, ...), **shown_one
+        )
+        | answer("IncrementalListAnswer", IncrementalAnswer, predictions=(many, ...), **shown_many),
         batch=answer(
             "BatchAnswer",
             BatchAnswer,
             prediction=(prediction, ...),
             cached=(bool, Field(description="answered from the prediction cache")),
+            **shown_one,
         )
-        | answer("BatchListAnswer", BatchAnswer, predictions=(many, ...), cached=(list[bool], ...)),
+        | answer(
+            "BatchListAnswer",
+            BatchAnswer,
+            predictions=(many, ...),
+            cached=(list[bool], ...),
+            **shown_many,
+        ),
         explanation=answer("Explanation", Explanation, prediction=(prediction, ...)),
     )
 

@@ -29,6 +29,7 @@ from ray import serve
 from ray_apps.learning import actor as learner
 from ray_apps.serving.batch import INLINE_ROWS, Batch
 from ray_apps.serving.cache import PredictionCache
+from ray_apps.serving.entities import EntityReader
 from ray_apps.serving.incremental import Incremental, watch_checkpoints
 from ray_apps.serving.metrics import serve_metrics
 from ray_apps.serving.schemas import Feedback, Health, Placed
@@ -60,6 +61,7 @@ class Service:
         self.cache = PredictionCache(self.aioredis, settings.serve_cache_ttl_s)
         self.incremental = {n: Incremental(s, settings, self.store) for n, s in USECASES.items()}
         self.batch = {n: Batch(s, settings, self.cache, self.metrics) for n, s in USECASES.items()}
+        self.entities = {n: EntityReader(self.aioredis, s) for n, s in USECASES.items()}
         self._producer: Producer | None = None
         self._samples: dict[str, Any] = {}
         self._sample_lock = threading.Lock()
@@ -94,13 +96,21 @@ class Service:
         return _raise_if_error(await self._incremental_batched((usecase, xs)))
 
     async def predict_batch(
-        self, usecase: str, rows: list[dict[str, Any]], use_cache: bool
+        self,
+        usecase: str,
+        rows: list[dict[str, Any]],
+        use_cache: bool,
+        entities: list[str] | None = None,
     ) -> dict[str, Any]:
+        """``entities``: each row's entity-memory version, for the cache key."""
+        versions = entities or [""] * len(rows)
         # A list is a batch already: merged with others it would only wait for them, while alone
         # it runs in a worker thread beside the other lists (measured: +5 % events/s with lists).
         if len(rows) > INLINE_ROWS or not self._busy("batch"):
-            return await self._alone("batch", self.batch[usecase].predict(rows, use_cache))
-        return _raise_if_error(await self._batch_batched((usecase, use_cache, rows)))
+            call = self.batch[usecase].predict(rows, use_cache, versions)
+            return await self._alone("batch", call)
+        pairs = list(zip(rows, versions, strict=True))
+        return _raise_if_error(await self._batch_batched((usecase, use_cache, pairs)))
 
     def _busy(self, kind: str) -> bool:
         """Another request of this kind is in flight: join the dynamic batch. A lone request goes
@@ -124,11 +134,13 @@ class Service:
 
     @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=0.0, max_concurrent_batches=2)
     async def _batch_batched(
-        self, items: list[tuple[str, bool, list[dict[str, Any]]]]
+        self, items: list[tuple[str, bool, list[tuple[dict[str, Any], str]]]]
     ) -> list[Any]:
-        return await self._alone(
-            "batch", _grouped(items, lambda key, rows: self.batch[key[0]].predict(rows, key[1]))
-        )
+        def call(key: tuple[Any, ...], pairs: list[tuple[dict[str, Any], str]]) -> Any:
+            rows, versions = [r for r, _ in pairs], [v for _, v in pairs]
+            return self.batch[key[0]].predict(rows, key[1], versions)
+
+        return await self._alone("batch", _grouped(items, call))
 
     def note_version(self, usecase: str, kind: str, version: int) -> None:
         """Keep the served-version gauge current (set only when it changes: a set is not free)."""

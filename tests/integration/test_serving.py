@@ -333,6 +333,15 @@ def _register_tfd(stack: Settings, depth: int, seed: int) -> int:
         return registry.log_and_register(stack, "tfd", model, frame, {"fbeta": 0.1 * depth})
 
 
+def _stored_state(stack: Settings, spec: Any, event: dict[str, Any]) -> Any:
+    import redis
+
+    from rtml.entity_store import EntityStore
+
+    client = redis.Redis.from_url(stack.redis)
+    return EntityStore(client, spec).state_for(spec.parse(event).model_dump())[0]
+
+
 def _ray_metrics(stack: Settings) -> str:
     return httpx.get(f"http://127.0.0.1:{stack.ray_metrics_export_port}/metrics", timeout=10).text
 
@@ -350,7 +359,8 @@ def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(
     )
 
     event = _event("tfd", 7)
-    features = spec.features_of(spec.parse(event))
+    # offline: the same entity memories the replica reads (whatever a learner has written)
+    features = spec.features_of(spec.parse(event), _stored_state(stack, spec, event))
     offline_v1 = registry.load(stack, "tfd", v1).predict([features])[0]
     first = api.post("/tfd/batch/predict", json=event).json()
     assert first["model_version"] == v1 and first["cached"] is False
@@ -401,3 +411,77 @@ def test_batch_serves_the_champion_equal_to_offline_cached_and_swapped(
         "ray_rtml_serve_errors_total",
     )
     _wait("serve metrics exported", lambda: all(w in _ray_metrics(stack) for w in wanted), 40, 2)
+
+
+def test_served_features_are_the_learners_and_the_lakes(api: httpx.Client, stack: Settings) -> None:
+    """Entity memories written to the real Redis as a learner writes them (a state that recorded
+    generated events): a served prediction's features (``?features=true``) are the learner's
+    for that state and the lake's point-in-time SQL with the event as its partition's last."""
+    import duckdb
+    import pyarrow as pa
+    import redis
+
+    from rtml.entity import features_sql
+    from rtml.entity_store import EntityStore, entity_key
+    from rtml.store import registry
+
+    spec = get("tfd")
+    champion = api.get("/tfd/model").json()["batch"]["version"]
+    assert champion, "the batch test leaves a champion"
+    state = spec.entity_state()
+    assert state is not None
+    gen = generator_for("tfd", seed=41)
+    recorded, touched = [], set()
+    for _ in range(600):
+        e = spec.parse(next(gen).event).model_dump()
+        state.record(e)
+        touched |= {(f, str(e[f])) for f in state.memory if e.get(f) is not None}
+        recorded.append(e)
+    client = redis.Redis.from_url(stack.redis)
+    store = EntityStore(client, spec)
+    try:
+        store.write(state, sorted(touched))
+        probe = next(  # the next event whose user the store holds
+            e
+            for e in (next(gen).event for _ in range(200))
+            if state.entity(spec.key, str(e[spec.key]))
+        )
+        event = spec.parse(probe)
+        stored_state, records = store.state_for(event.model_dump())
+        online = spec.features_of(event, stored_state)
+        assert online == spec.features_of(event, state)  # the store holds what the state did
+        con = duckdb.connect()
+        rows = [
+            {**e, "kafka_partition": 0, "kafka_offset": i}
+            for i, e in enumerate([*recorded, event.model_dump()])
+        ]
+        con.register("bronze", pa.Table.from_pylist(rows))
+        id_field = spec.entities.id_field  # type: ignore[union-attr]
+        where = f"CAST({id_field} AS VARCHAR) = '{probe[id_field]}'"
+        (offline,) = con.execute(features_sql(spec, "bronze", where=where)).df().to_dict("records")
+
+        served = api.post("/tfd/batch/predict?features=true", json=probe)
+        assert served.status_code == 200, served.text
+        answer = served.json()
+        assert answer["features"].keys() == set(spec.feature_names)
+        for name, value in online.items():
+            assert answer["features"][name] == pytest.approx(value, abs=1e-9), name
+            assert offline[name] == pytest.approx(value, abs=1e-9), name
+        used = {(m["field"], m["value"]) for m in answer["entities_as_of"]}
+        assert used == {(r.field, r.value) for r in records}
+        assert (spec.key, str(probe[spec.key])) in used
+        predicted = registry.load(stack, "tfd", champion).predict([online])[0]
+        assert answer["prediction"]["probability"] == pytest.approx(predicted, abs=1e-12)
+
+        # a rewritten memory is a new cache key: never an answer older than its features
+        assert api.post("/tfd/batch/predict", json=probe).json()["cached"] is True
+        store.write(state, [(spec.key, str(probe[spec.key]))])
+        assert api.post("/tfd/batch/predict", json=probe).json()["cached"] is False
+
+        looked = api.get(f"/tfd/entities/{spec.key}/{probe[spec.key]}")
+        assert looked.status_code == 200, looked.text
+        held = state.entity(spec.key, str(probe[spec.key]))
+        assert looked.json()["memory"]["events"] == len(held)
+        assert api.get(f"/tfd/entities/{spec.key}/nobody-at-all").status_code == 404
+    finally:
+        client.delete(*(entity_key("tfd", f, v) for f, v in touched))

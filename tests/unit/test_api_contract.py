@@ -25,11 +25,13 @@ from fastapi.testclient import TestClient
 from ray_apps.learning import actor as learner
 from ray_apps.serving import batch_routes, service
 from ray_apps.serving.batch import Batch
+from ray_apps.serving.entities import EntityReader
 from ray_apps.serving.incremental import Fallback, Incremental
 from ray_apps.serving.routes import make_app
 from rtml import ray_jobs
 from rtml.batch import training
 from rtml.batch.model import BatchModel
+from rtml.entity_store import EntityStore
 from rtml.online import build_model, predict_then_learn
 from rtml.settings import Settings, load_settings
 from rtml.store.gate import GateResult
@@ -39,6 +41,7 @@ from rtml.usecases import USECASES, get
 from rtml.usecases.generators import generator_for
 from streaming.sample_lake import write_bronze
 from tests.contract import Contract
+from tests.unit.test_serving import Memories, _Sync, learned
 from tests.unit.test_ui import _NoMetrics
 
 #: Events in each use case's lake, and learned by each checkpoint copy: enough to fit and score.
@@ -130,8 +133,11 @@ def client(lake: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
     svc.aioredis = SimpleNamespace(ping=pong)
     svc._samples, svc._sample_lock, svc._versions = {}, threading.Lock(), {}
     svc._in_flight = {"incremental": 0, "batch": 0}
-    svc.incremental, svc.batch = {}, {}
+    svc.incremental, svc.batch, svc.entities = {}, {}, {}
     for name, spec in USECASES.items():
+        memories = Memories()  # the entity store as a learner of ROWS events left it
+        svc.memories = {**getattr(svc, "memories", {}), name: (memories, learned(name, memories))}
+        svc.entities[name] = EntityReader(memories, spec)  # type: ignore[arg-type]
         svc.incremental[name] = Incremental(spec, lake, _Checkpoints())  # type: ignore[arg-type]
         svc.incremental[name].fallback[0] = _online_copy(name)
         svc.incremental[name].latest[0] = (3, time.time() - 5)
@@ -156,6 +162,7 @@ def client(lake: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClie
 
     with TestClient(app) as test_client:
         test_client.event_hooks = {"request": [], "response": [check]}
+        test_client.memories = svc.memories  # type: ignore[attr-defined]
         yield test_client
 
 
@@ -198,6 +205,54 @@ def test_a_use_case_answers_as_it_declares(client: TestClient, usecase: str) -> 
     assert described["batch"]["version"] == 1 and "reason" not in described["batch"]
     evaluation = _ok(client.get(f"{base}/batch/evaluation", params={"rows": ROWS}))
     assert evaluation["task"] in evaluation
+
+
+@pytest.mark.parametrize("usecase", [n for n, s in USECASES.items() if s.entities is not None])
+def test_answers_show_the_features_used_and_the_entity_memory_they_came_from(
+    client: TestClient, usecase: str
+) -> None:
+    spec = get(usecase)
+    memories, seen = client.memories[usecase]  # type: ignore[attr-defined]
+    store = EntityStore(_Sync(memories), spec)  # type: ignore[arg-type]
+    event = seen[-1].model_dump(mode="json")  # an entity the store holds, asked again
+    event[spec.entities.id_field] = "asked-again"  # type: ignore[union-attr]
+    state, records = store.state_for(spec.parse(event).model_dump())
+    offline = spec.features_of(spec.parse(event), state)
+    base = f"/api/v1/{usecase}"
+    for kind in ("incremental", "batch"):
+        plain = _ok(client.post(f"{base}/{kind}/predict", json=event))
+        assert "features" not in plain and "entities_as_of" not in plain
+        one = _ok(client.post(f"{base}/{kind}/predict?features=true", json=event))
+        assert one["features"] == pytest.approx(offline)
+        assert {(m["field"], m["value"]) for m in one["entities_as_of"]} == {
+            (r.field, r.value) for r in records
+        }
+        many = _ok(client.post(f"{base}/{kind}/predict?features=true", json=[event, event]))
+        assert many["features"] == [pytest.approx(offline)] * 2
+        assert len(many["entities_as_of"]) == 2
+    explained = _ok(client.post(f"{base}/batch/explain", json=event))
+    assert set(explained["contributions"]) == set(spec.feature_names)
+    assert explained["features"] == pytest.approx(offline)
+    assert set(spec.entity_feature_names) <= set(explained["contributions"])
+
+    # an entity looked up: its memory and the features of its next event
+    key = str(event[spec.key])
+    looked = _ok(client.get(f"{base}/entities/{spec.key}/{key}"))
+    held = store.lookup(spec.key, key)
+    assert held is not None and looked["memory"]["events"] == len(held.observations)
+    assert set(looked["features"]) == {
+        f.name
+        for f in spec.entities.features
+        if (f.entity or spec.key) == spec.key  # type: ignore[union-attr]
+    }
+    assert looked["label_known"] <= looked["memory"]["events"]
+    # at the newest event's own time, just after it, a next event sees exactly the learner's view
+    at = client.get(f"{base}/entities/{spec.key}/{key}", params={"at": looked["at"]})
+    assert _ok(at)["features"] == looked["features"]
+    missing = client.get(f"{base}/entities/{spec.key}/no-such-entity")
+    assert missing.status_code == 404 and "no-such-entity" in missing.json()["detail"]
+    wrong = client.get(f"{base}/entities/no_such_field/{key}")
+    assert wrong.status_code == 404 and spec.key in wrong.json()["detail"]
 
 
 def test_the_batch_registry_answers_as_it_declares(

@@ -11,10 +11,12 @@ from ray.serve.schema import ServeDeploySchema
 
 from ray_apps.serving import deploy
 from ray_apps.serving.cache import cache_key
+from ray_apps.serving.entities import EntityReader, version_of
 from ray_apps.serving.incremental import Incremental
 from ray_apps.serving.requests import BadRequest, parse_events, predict_model
 from ray_apps.serving.routes import _labels
 from ray_apps.serving.service import _grouped
+from rtml.entity_store import EntityStore
 from rtml.settings import load_settings
 from rtml.usecases import USECASES, get
 from rtml.usecases.generators import generator_for
@@ -64,6 +66,104 @@ def test_cache_key_is_canonical_and_versioned() -> None:
     assert cache_key("tfd", 3, a) == cache_key("tfd", 3, b)
     assert cache_key("tfd", 3, a) != cache_key("tfd", 4, a)
     assert cache_key("tfd", 3, a) != cache_key("tfd", 3, {**a, "amount": 1.5000001})
+
+
+class Memories:
+    """Redis as the entity store uses it, in memory: the learner's side writes (sync pipeline),
+    the replica's reads (async); ``reads`` counts the replica's round trips."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.reads = 0
+
+    def pipeline(self, transaction: bool = False) -> Memories:
+        return self
+
+    def set(self, key: str, value: bytes, ex: int | None = None) -> None:
+        self.data[key] = value
+
+    def execute(self) -> None:
+        return None
+
+    async def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return self.data.get(key)
+
+    async def mget(self, keys: list[str]) -> list[bytes | None]:
+        self.reads += 1
+        return [self.data.get(k) for k in keys]
+
+
+def learned(usecase: str, memories: Memories, n: int = 300, seed: int = 2) -> list[Any]:
+    """``n`` generated events recorded as a learner records them, their entities written to
+    ``memories`` as the learner writes them; the events (parsed)."""
+    spec = get(usecase)
+    state = spec.entity_state()
+    assert state is not None
+    gen = generator_for(usecase, seed=seed)
+    events, touched = [], set()
+    for _ in range(n):
+        event = spec.parse(next(gen).event)
+        record = event.model_dump()
+        state.record(record)
+        touched |= {(f, str(record[f])) for f in state.memory if record.get(f) is not None}
+        events.append(event)
+    EntityStore(memories, spec).write(state, sorted(touched))  # type: ignore[arg-type]
+    return events
+
+
+@pytest.mark.parametrize("usecase", [n for n, s in USECASES.items() if s.entities is not None])
+def test_a_request_reads_its_entities_once_and_computes_the_learners_features(
+    usecase: str,
+) -> None:
+    spec = get(usecase)
+    memories = Memories()
+    seen = learned(usecase, memories)
+    reader = EntityReader(memories, spec)  # type: ignore[arg-type]
+    later = generator_for(usecase, seed=2)
+    for _ in range(len(seen)):
+        next(later)
+    # events of entities the store holds (the next ones of the same world), and an unknown one
+    asked = [spec.parse(next(later).event) for _ in range(20)]
+    asked.append(spec.parse({**asked[0].model_dump(), spec.key: "never-seen-entity"}))
+    done = asyncio.run(reader.featured(asked))
+    assert memories.reads == 1  # one MGET for the whole list
+    store: Any = EntityStore(_Sync(memories), spec)  # type: ignore[arg-type]
+    for event, got in zip(asked, done, strict=True):
+        state, records = store.state_for(event.model_dump())
+        assert got.features == spec.features_of(event, state)
+        assert [r.field for r in got.records] == [r.field for r in records]
+    assert any(f.records for f in done), "no asked event has an entity in the store"
+    assert not any(r.field == spec.key for r in done[-1].records)
+    known = [f for f in done[:-1] if any(r.field == spec.key for r in f.records)]
+    assert any(f.features != done[-1].features for f in known)
+
+
+class _Sync:
+    """The same memories read synchronously (``EntityStore.state_for``'s way)."""
+
+    def __init__(self, memories: Memories) -> None:
+        self.memories = memories
+
+    def mget(self, keys: list[str]) -> list[bytes | None]:
+        return [self.memories.data.get(k) for k in keys]
+
+    def get(self, key: str) -> bytes | None:
+        return self.memories.data.get(key)
+
+
+def test_cache_key_changes_with_the_entity_memory_it_was_read_from() -> None:
+    spec = get("tfd")
+    memories = Memories()
+    events = learned("tfd", memories, n=50)
+    store: Any = EntityStore(_Sync(memories), spec)  # type: ignore[arg-type]
+    _, records = store.state_for(events[-1].model_dump())
+    assert records
+    x = spec.features_of(events[-1])
+    before = cache_key("tfd", 1, x, version_of(records))
+    assert before != cache_key("tfd", 1, x)
+    rewritten = [type(r)(**{**r.__dict__, "written_at": r.written_at + 1}) for r in records]
+    assert cache_key("tfd", 1, x, version_of(rewritten)) != before
 
 
 def test_grouped_batches_answer_each_request_with_its_own_slice() -> None:

@@ -112,8 +112,12 @@ export function makeApi(options: ClientOptions = {}) {
 		sample: (uc: UseCase) => call(() => client.GET(path(uc, 'sample'))),
 		model: (uc: UseCase) => call(() => client.GET(path(uc, 'model'))),
 		metrics: (uc: UseCase) => call(() => client.GET(path(uc, 'incremental/metrics'))),
+		/** A prediction, with the features it used and their entity memories' freshness. */
 		predict: (uc: UseCase, kind: 'incremental' | 'batch', event: Event) =>
-			call(() => client.POST(path(uc, `${kind}/predict`), { body: event })),
+			call(() => client.POST(path(uc, `${kind}/predict`), { body: event, params: { query: { features: true } } })),
+		/** One entity's stored memory and the features its next event would get. */
+		entity: (uc: UseCase, field: string, value: string) =>
+			call(() => client.GET(path(uc, 'entities/{field}/{value}'), { params: { path: { field, value } } })),
 		explain: (uc: UseCase, event: Event) => call(() => client.POST(path(uc, 'batch/explain'), { body: event })),
 		control: (uc: UseCase, action: 'start' | 'stop' | 'reset') =>
 			call(() => client.POST(path(uc, `incremental/${action}`), auth())),

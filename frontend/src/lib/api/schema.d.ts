@@ -37,7 +37,8 @@ export interface paths {
         put?: never;
         /**
          * Batch Explain
-         * @description Per-feature contributions of one event to the champion's prediction.
+         * @description Per-feature contributions of one event to the champion's prediction (its entity
+         *     features too), with the features explained and their entity memories' freshness.
          */
         post: operations["batch_explain_api_v1_ecci_batch_explain_post"];
         delete?: never;
@@ -57,8 +58,9 @@ export interface paths {
         put?: never;
         /**
          * Batch Predict
-         * @description The registry champion's prediction, cached in Redis by model version and features
-         *     (``Cache-Control: no-cache`` skips the cache).
+         * @description The registry champion's prediction, cached in Redis by model version, features and
+         *     the version of the entity memories they were read from (``Cache-Control: no-cache``
+         *     skips the cache).
          */
         post: operations["batch_predict_api_v1_ecci_batch_predict_post"];
         delete?: never;
@@ -195,6 +197,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/ecci/entities/{field}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Entity
+         * @description One entity's memory as the learners stored it (events held, newest event, when
+         *     written, labels known) and the entity features its next event would get.
+         */
+        get: operations["entity_api_v1_ecci_entities__field___value__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/ecci/incremental/learn": {
         parameters: {
             query?: never;
@@ -248,7 +271,8 @@ export interface paths {
         /**
          * Incremental Predict
          * @description What the online model knows now: asked of the learner, or its last checkpoint while
-         *     the learner restarts (``source``). One event, or a list (answered in order).
+         *     the learner restarts (``source``). One event, or a list (answered in order). Entity
+         *     features come from the memories the learners stored.
          */
         post: operations["incremental_predict_api_v1_ecci_incremental_predict_post"];
         delete?: never;
@@ -392,7 +416,8 @@ export interface paths {
         put?: never;
         /**
          * Batch Explain
-         * @description Per-feature contributions of one event to the champion's prediction.
+         * @description Per-feature contributions of one event to the champion's prediction (its entity
+         *     features too), with the features explained and their entity memories' freshness.
          */
         post: operations["batch_explain_api_v1_eta_batch_explain_post"];
         delete?: never;
@@ -412,8 +437,9 @@ export interface paths {
         put?: never;
         /**
          * Batch Predict
-         * @description The registry champion's prediction, cached in Redis by model version and features
-         *     (``Cache-Control: no-cache`` skips the cache).
+         * @description The registry champion's prediction, cached in Redis by model version, features and
+         *     the version of the entity memories they were read from (``Cache-Control: no-cache``
+         *     skips the cache).
          */
         post: operations["batch_predict_api_v1_eta_batch_predict_post"];
         delete?: never;
@@ -550,6 +576,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/eta/entities/{field}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Entity
+         * @description One entity's memory as the learners stored it (events held, newest event, when
+         *     written, labels known) and the entity features its next event would get.
+         */
+        get: operations["entity_api_v1_eta_entities__field___value__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/eta/incremental/learn": {
         parameters: {
             query?: never;
@@ -603,7 +650,8 @@ export interface paths {
         /**
          * Incremental Predict
          * @description What the online model knows now: asked of the learner, or its last checkpoint while
-         *     the learner restarts (``source``). One event, or a list (answered in order).
+         *     the learner restarts (``source``). One event, or a list (answered in order). Entity
+         *     features come from the memories the learners stored.
          */
         post: operations["incremental_predict_api_v1_eta_incremental_predict_post"];
         delete?: never;
@@ -828,7 +876,8 @@ export interface paths {
         put?: never;
         /**
          * Batch Explain
-         * @description Per-feature contributions of one event to the champion's prediction.
+         * @description Per-feature contributions of one event to the champion's prediction (its entity
+         *     features too), with the features explained and their entity memories' freshness.
          */
         post: operations["batch_explain_api_v1_tfd_batch_explain_post"];
         delete?: never;
@@ -848,8 +897,9 @@ export interface paths {
         put?: never;
         /**
          * Batch Predict
-         * @description The registry champion's prediction, cached in Redis by model version and features
-         *     (``Cache-Control: no-cache`` skips the cache).
+         * @description The registry champion's prediction, cached in Redis by model version, features and
+         *     the version of the entity memories they were read from (``Cache-Control: no-cache``
+         *     skips the cache).
          */
         post: operations["batch_predict_api_v1_tfd_batch_predict_post"];
         delete?: never;
@@ -986,6 +1036,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tfd/entities/{field}/{value}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Entity
+         * @description One entity's memory as the learners stored it (events held, newest event, when
+         *     written, labels known) and the entity features its next event would get.
+         */
+        get: operations["entity_api_v1_tfd_entities__field___value__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tfd/incremental/learn": {
         parameters: {
             query?: never;
@@ -1039,7 +1110,8 @@ export interface paths {
         /**
          * Incremental Predict
          * @description What the online model knows now: asked of the learner, or its last checkpoint while
-         *     the learner restarts (``source``). One event, or a list (answered in order).
+         *     the learner restarts (``source``). One event, or a list (answered in order). Entity
+         *     features come from the memories the learners stored.
          */
         post: operations["incremental_predict_api_v1_tfd_incremental_predict_post"];
         delete?: never;
@@ -1415,6 +1487,18 @@ export interface components {
              */
             cached: boolean;
             /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
+            /**
              * Kind
              * @constant
              */
@@ -1429,6 +1513,18 @@ export interface components {
         EcciBatchListAnswer: {
             /** Cached */
             cached: boolean[];
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -1448,10 +1544,22 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Entities As Of
+             * @description the entity memories read (none: the features of entities with no history)
+             */
+            entities_as_of: components["schemas"]["EntityMemory"][];
+            /**
              * Explained As
              * @description what the contributions are (SHAP values, …)
              */
             explained_as: string;
+            /**
+             * Features
+             * @description the features explained, name → value
+             */
+            features: {
+                [key: string]: number | string;
+            };
             /**
              * Kind
              * @constant
@@ -1467,6 +1575,18 @@ export interface components {
         EcciIncrementalAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
             /**
              * Kind
              * @constant
@@ -1500,6 +1620,18 @@ export interface components {
         EcciIncrementalListAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -1541,6 +1673,77 @@ export interface components {
              */
             cluster: number | null;
         };
+        /**
+         * EntityLookup
+         * @description An entity looked up: its stored memory and the features its next event would get.
+         */
+        EntityLookup: {
+            /**
+             * At
+             * @description the next event's time the features are computed for
+             */
+            at: string;
+            /**
+             * Features
+             * @description the entity features of that next event
+             */
+            features: {
+                [key: string]: number;
+            };
+            /**
+             * Inputs
+             * @description the values the next event is taken to have (the entity's newest event's)
+             */
+            inputs: {
+                [key: string]: number | string | null;
+            };
+            /**
+             * Label Known
+             * @description events whose label is known by ``at``
+             */
+            label_known: number;
+            memory: components["schemas"]["EntityMemory"];
+            /** Usecase */
+            usecase: string;
+        };
+        /**
+         * EntityMemory
+         * @description One entity's memory as the learner stored it: how fresh the features read from it are.
+         */
+        EntityMemory: {
+            /**
+             * Age S
+             * @description seconds since the write
+             */
+            age_s: number;
+            /**
+             * Events
+             * @description earlier events the memory holds
+             */
+            events: number;
+            /**
+             * Field
+             * @description the event field that names the entity (user_id, …)
+             */
+            field: string;
+            /**
+             * Newest Event At
+             * @description the entity's newest event time (ISO 8601)
+             */
+            newest_event_at: string;
+            /** Value */
+            value: string;
+            /**
+             * Watermark At
+             * @description the learner's newest event time when it wrote
+             */
+            watermark_at: string;
+            /**
+             * Written At
+             * @description when the learner wrote the memory (wall clock)
+             */
+            written_at: string;
+        };
         /** EtaBatchAnswer */
         EtaBatchAnswer: {
             /**
@@ -1548,6 +1751,18 @@ export interface components {
              * @description answered from the prediction cache
              */
             cached: boolean;
+            /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
             /**
              * Kind
              * @constant
@@ -1563,6 +1778,18 @@ export interface components {
         EtaBatchListAnswer: {
             /** Cached */
             cached: boolean[];
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -1582,10 +1809,22 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Entities As Of
+             * @description the entity memories read (none: the features of entities with no history)
+             */
+            entities_as_of: components["schemas"]["EntityMemory"][];
+            /**
              * Explained As
              * @description what the contributions are (SHAP values, …)
              */
             explained_as: string;
+            /**
+             * Features
+             * @description the features explained, name → value
+             */
+            features: {
+                [key: string]: number | string;
+            };
             /**
              * Kind
              * @constant
@@ -1601,6 +1840,18 @@ export interface components {
         EtaIncrementalAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
             /**
              * Kind
              * @constant
@@ -1634,6 +1885,18 @@ export interface components {
         EtaIncrementalListAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -2331,6 +2594,18 @@ export interface components {
              */
             cached: boolean;
             /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
+            /**
              * Kind
              * @constant
              */
@@ -2345,6 +2620,18 @@ export interface components {
         TfdBatchListAnswer: {
             /** Cached */
             cached: boolean[];
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -2364,10 +2651,22 @@ export interface components {
                 [key: string]: number;
             };
             /**
+             * Entities As Of
+             * @description the entity memories read (none: the features of entities with no history)
+             */
+            entities_as_of: components["schemas"]["EntityMemory"][];
+            /**
              * Explained As
              * @description what the contributions are (SHAP values, …)
              */
             explained_as: string;
+            /**
+             * Features
+             * @description the features explained, name → value
+             */
+            features: {
+                [key: string]: number | string;
+            };
             /**
              * Kind
              * @constant
@@ -2383,6 +2682,18 @@ export interface components {
         TfdIncrementalAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description the entity memories read (none: no history)
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][] | null;
+            /**
+             * Features
+             * @description the features used
+             */
+            features?: {
+                [key: string]: number | string;
+            } | null;
             /**
              * Kind
              * @constant
@@ -2416,6 +2727,18 @@ export interface components {
         TfdIncrementalListAnswer: {
             /** Checkpoint Age S */
             checkpoint_age_s: number | null;
+            /**
+             * Entities As Of
+             * @description each's
+             */
+            entities_as_of?: components["schemas"]["EntityMemory"][][] | null;
+            /**
+             * Features
+             * @description each event's
+             */
+            features?: {
+                [key: string]: number | string;
+            }[] | null;
             /**
              * Kind
              * @constant
@@ -2647,6 +2970,11 @@ export interface components {
              * @description where answers are decisions
              */
             decision_threshold: number | null;
+            /**
+             * Entity Fields
+             * @description the fields that name entities with features (look one up at /api/v1/{usecase}/entities/{field}/{value})
+             */
+            entity_fields: string[];
             /** Features */
             features: components["schemas"]["Feature"][];
             /** Key */
@@ -2838,7 +3166,10 @@ export interface operations {
     };
     batch_predict_api_v1_ecci_batch_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2936,7 +3267,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3103,7 +3434,7 @@ export interface operations {
                     "application/json": components["schemas"]["SweepStatus"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3193,6 +3524,59 @@ export interface operations {
             };
         };
     };
+    entity_api_v1_ecci_entities__field___value__get: {
+        parameters: {
+            query?: {
+                /** @description the next event's time (default: now, or the learner's newest event time when the stream runs ahead of the clock) */
+                at?: string | null;
+            };
+            header?: never;
+            path: {
+                field: string;
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityLookup"];
+                };
+            };
+            /** @description no such version, job, use case or entity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description no model to answer yet, with the reason */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     incremental_learn_api_v1_ecci_incremental_learn_post: {
         parameters: {
             query?: never;
@@ -3275,7 +3659,10 @@ export interface operations {
     };
     incremental_predict_api_v1_ecci_incremental_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3599,7 +3986,10 @@ export interface operations {
     };
     batch_predict_api_v1_eta_batch_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3697,7 +4087,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3864,7 +4254,7 @@ export interface operations {
                     "application/json": components["schemas"]["SweepStatus"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3954,6 +4344,59 @@ export interface operations {
             };
         };
     };
+    entity_api_v1_eta_entities__field___value__get: {
+        parameters: {
+            query?: {
+                /** @description the next event's time (default: now, or the learner's newest event time when the stream runs ahead of the clock) */
+                at?: string | null;
+            };
+            header?: never;
+            path: {
+                field: string;
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityLookup"];
+                };
+            };
+            /** @description no such version, job, use case or entity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description no model to answer yet, with the reason */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     incremental_learn_api_v1_eta_incremental_learn_post: {
         parameters: {
             query?: never;
@@ -4036,7 +4479,10 @@ export interface operations {
     };
     incremental_predict_api_v1_eta_incremental_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4480,7 +4926,10 @@ export interface operations {
     };
     batch_predict_api_v1_tfd_batch_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4578,7 +5027,7 @@ export interface operations {
                     "application/json": components["schemas"]["Problem"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4745,7 +5194,7 @@ export interface operations {
                     "application/json": components["schemas"]["SweepStatus"];
                 };
             };
-            /** @description no such version, job or use case */
+            /** @description no such version, job, use case or entity */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4835,6 +5284,59 @@ export interface operations {
             };
         };
     };
+    entity_api_v1_tfd_entities__field___value__get: {
+        parameters: {
+            query?: {
+                /** @description the next event's time (default: now, or the learner's newest event time when the stream runs ahead of the clock) */
+                at?: string | null;
+            };
+            header?: never;
+            path: {
+                field: string;
+                value: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityLookup"];
+                };
+            };
+            /** @description no such version, job, use case or entity */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description no model to answer yet, with the reason */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     incremental_learn_api_v1_tfd_incremental_learn_post: {
         parameters: {
             query?: never;
@@ -4917,7 +5419,10 @@ export interface operations {
     };
     incremental_predict_api_v1_tfd_incremental_predict_post: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description also answer the features used (``features``, name → value) and how fresh their entity memories were (``entities_as_of``) */
+                features?: boolean;
+            };
             header?: never;
             path?: never;
             cookie?: never;

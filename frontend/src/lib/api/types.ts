@@ -29,6 +29,8 @@ export type RocPoint = Schemas['RocPoint'];
 export type PrPoint = Schemas['PrPoint'];
 export type PredictedPoint = Schemas['PredictedPoint'];
 export type ProjectedPoint = Schemas['ProjectedPoint'];
+export type EntityLookup = Schemas['EntityLookup'];
+export type EntityMemory = Schemas['EntityMemory'];
 
 type PredictPath = Extract<keyof paths, `/api/v1/${string}/${'incremental' | 'batch'}/predict`>;
 /** A prediction answer of any use case, by either model: `prediction` for one event,
