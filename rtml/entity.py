@@ -55,6 +55,7 @@ Aggregation = Literal[
     "share_same",
     "distinct",
     "ratio_to_mean",
+    "diff_to_mean",
     "distance",
 ]
 
@@ -62,7 +63,7 @@ Aggregation = Literal[
 _ARITY: dict[str, int] = {"count": 0, "since_last": 0, "distance": 2}
 
 #: Aggregations that compare the event's own value with its entity's history.
-OWN_RELATIVE = frozenset({"ratio_to_mean", "seen", "share_same", "distance"})
+OWN_RELATIVE = frozenset({"ratio_to_mean", "diff_to_mean", "seen", "share_same", "distance"})
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -380,6 +381,7 @@ _AGGREGATES: dict[str, Callable[[list[Any], Any], float | None]] = {
     "share_same": lambda v, own: sum(1 for x in v if x == own) / len(v),
     "distinct": lambda v, _: float(len(set(v))),
     "ratio_to_mean": lambda v, own: _ratio(list(map(float, v)), float(own)),
+    "diff_to_mean": lambda v, own: float(own) - _mean(list(map(float, v))),
 }
 
 
@@ -421,6 +423,7 @@ def _sql_aggregate(f: EntityFeature, inputs: Sequence[Feature]) -> str:
         "share_same": agg(f"avg(CASE WHEN {p} = {e} THEN 1.0 ELSE 0.0 END)"),
         "distinct": agg(f"count(DISTINCT {p})"),
         "ratio_to_mean": f"{e} / nullif({agg(f'favg({p})')}, 0)",
+        "diff_to_mean": f"{e} - {agg(f'favg({p})')}",
     }[f.agg]
     if f.agg == "distinct":
         expr = f"nullif({expr}, 0)"

@@ -154,6 +154,8 @@ def _tiny(history: int = 4) -> UseCase:
                 EntityFeature("total", "sum", (amount,)),
                 EntityFeature("spread", "std", (amount,), fill=-1.0),
                 EntityFeature("last", "last", (amount,)),
+                EntityFeature("vs_mean", "ratio_to_mean", (amount,), fill=1.0),
+                EntityFeature("above_mean", "diff_to_mean", (amount,)),
                 EntityFeature("known", "count", (), label=True),
                 EntityFeature("site_total", "sum", (amount,), entity="site"),
             ),

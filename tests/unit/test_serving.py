@@ -194,7 +194,7 @@ def test_shards_average_forests_and_clustering_asks_one_shard() -> None:
     combined = tfd._combine([0.1, 0.3])
     assert (
         combined["probability"] == pytest.approx(0.2) and combined["is_fraud"] is True
-    )  # threshold 0.15
+    )  # threshold 0.1
     eta = Incremental(get("eta"), settings, store=None)  # type: ignore[arg-type]
     assert eta._combine([100.0, 300.0]) == {"travel_seconds": 200.0}
     ecci = Incremental(get("ecci"), settings, store=None)  # type: ignore[arg-type]

@@ -2776,7 +2776,7 @@ export interface components {
         TfdPrediction: {
             /**
              * Is Fraud
-             * @description the decision: probability >= 0.15
+             * @description the decision: probability >= 0.1
              */
             is_fraud: boolean;
             /**
