@@ -3,10 +3,11 @@ own tight loop over the same events in the same order (read back from the topic,
 the learner's trace) and model in the same run (the limit of one learner).
 
 Starts Kafka, Redis, MLflow and Ray on the bench's own ports and state folder (fresh each run)
-and stops them after. For each use case: produce N events, time River's loop over them (features
-already extracted), then the actor draining the topic: from its first consumed batch to its last
-learned event, with checkpoints every 2 s on the way (their share of that time is reported; the
-actor's start and restore are not throughput). Then 2 shards of eta against 1, on a topic of 4
+and stops them after. For each use case: produce N events, time River's loop over them (features,
+entity features too, computed beforehand in the learner's order), then the actor draining the
+topic: from its first consumed batch to its last learned event, with checkpoints every 2 s on
+the way (their share of that time is reported; the actor's start and restore are not
+throughput). Then 2 shards of eta against 1, on a topic of 4
 partitions so that each shard owns an equal share (with 3, one shard owns two: at best 1.5x).
 Last line: one JSON object with the figures.
 
@@ -66,11 +67,15 @@ def river_loop(settings, name: str, order: list[tuple[int, int]]) -> float:
     while len(by_offset) < total:
         for msg in consumer.consume(num_messages=1000, timeout=5):
             if msg.error() is None:
-                event = spec.parse(msg.value())
-                x, y = spec.features_of(event), spec.label_of(event) if spec.target else None
-                by_offset[(msg.partition(), msg.offset())] = (x, y)
+                by_offset[(msg.partition(), msg.offset())] = spec.parse(msg.value())
     consumer.close()
-    rows = [by_offset[tuple(place)] for place in order]
+    # the features the learner computed, entity features too, in the order it learned the events
+    state, rows = spec.entity_state(), []
+    for place in order:
+        event = by_offset[tuple(place)]
+        rows.append((spec.features_of(event, state), spec.label_of(event) if spec.target else None))
+        if state is not None:
+            state.record(event.model_dump())
     model = build_model(spec)
     t0 = time.perf_counter()
     for x, y in rows:
