@@ -28,6 +28,7 @@ SLOTS = {
     "bench-learner": 4,
     "bench-serve": 5,
     "bench-batch": 6,
+    "bench-idle": 7,
 }
 MAX_SLOT = (32_768 - FIRST_PORT) // SLOT_SIZE - 1
 
