@@ -166,7 +166,7 @@ class Settings(BaseSettings):
         description="folder of the Delta tables and stream checkpoints; unset: <state_dir>/lake",
     )
     lake_trigger_s: float = Field(
-        5.0,
+        6.0,
         gt=0,
         le=3600,
         description="micro-batch interval of the Kafka → Delta streams (seconds)",
