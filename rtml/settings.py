@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None, description="bearer token of the API's control routes"
     )
+    # `rtml up` on a laptop: one replica of the Api deployment (fixed, not autoscaled: a replica
+    # started in the middle of an overload hurt more than it helped, docs/serving.md); the config
+    # file's autoscaling (two replicas) is for clusters, tests and benches (docs/footprint.md).
+    serve_local_replicas: int = Field(
+        1, ge=1, description="Api replicas that `rtml up` deploys on the local stack"
+    )
     serve_max_events: int = Field(
         1000, ge=1, description="most events in one predict/learn request"
     )
@@ -169,7 +175,7 @@ class Settings(BaseSettings):
         description="folder of the Delta tables and stream checkpoints; unset: <state_dir>/lake",
     )
     lake_trigger_s: float = Field(
-        5.0,
+        6.0,
         gt=0,
         le=3600,
         description="micro-batch interval of the Kafka → Delta streams (seconds)",

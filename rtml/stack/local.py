@@ -157,7 +157,8 @@ def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> N
             )  # ray_apps/serve_config.yaml, on settings.serve_port
 
             try:
-                report(f"api: {deploy.deploy(settings)}")
+                replicas = {"num_replicas": settings.serve_local_replicas}
+                report(f"api: {deploy.deploy(settings, deployment=replicas)}")
             except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
                 report(f"api: FAILED: {exc}")
     finally:

@@ -29,6 +29,7 @@ SLOTS = {
     "bench-serve": 5,
     "bench-batch": 6,
     "bench-quality": 1,
+    "bench-idle": 7,
 }
 MAX_SLOT = (32_768 - FIRST_PORT) // SLOT_SIZE - 1
 

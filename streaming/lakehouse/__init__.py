@@ -1,7 +1,8 @@
 """Kafka → Delta with Spark Structured Streaming: the lake's bronze tables.
 
-One streaming query per use case reads its topic and lands every record, exactly once, in one of
-two Delta tables (layout in :mod:`rtml.lake`):
+One streaming query reads every use case's topic, splits each micro-batch by use case, and lands
+every record, exactly once, in one of two Delta tables (layout in :mod:`rtml.lake`). One query,
+not one per topic: a micro-batch costs about the same whatever it carries (docs/footprint.md).
 
 - ``bronze/<usecase>``: the event's fields with real Spark types (mapped from the spec's pydantic
   schema by :func:`~streaming.lakehouse.schema.spark_schema`), the ``rtml-truth`` header as
@@ -16,7 +17,9 @@ string) lands typed rather than as a silent NULL.
 
 Exactly once: Kafka offsets live in the query's checkpoint, and each micro-batch is written with
 Delta's idempotent-write options (``txnAppId`` = the query's id, ``txnVersion`` = batch id), so a
-batch replayed after a crash or a restart is skipped by Delta instead of appended twice.
+batch replayed after a crash or a restart is skipped by Delta instead of appended twice. A lake of
+an earlier version (a query per use case, each with its own checkpoint) is first caught up by those
+queries (``availableNow``), and the shared query starts at the offsets where they stopped.
 
 The Kafka source and Delta jars come from Maven Central through ``spark.jars.packages`` into an
 Ivy cache under rtml's cache folder; later starts resolve from the cache, offline.
@@ -29,10 +32,10 @@ The modules, by concern:
 - ``validation``: the spec's verdict on each raw record, run in Spark's Python workers
 - ``tables``: how a Kafka record becomes a bronze or quarantine row; creating the tables
 - ``session``: the Spark session (jars through Ivy, S3, where Spark keeps its own files)
-- ``query``: one streaming query per use case and its idempotent Delta writer
+- ``query``: the one streaming query, its idempotent Delta writer, the catch-up of older lakes
 - ``metrics``: the job's Prometheus series
-- ``progress``: Kafka's end offsets, what is left to land, each query's status
-- ``job``: the job's life: start the queries, report, stop on a signal or a failure
+- ``progress``: Kafka's end offsets, what is left to land, each use case's status
+- ``job``: the job's life: start the query, report, stop on a signal or a failure
 - ``__main__``: the command line
 
 This file imports nothing on purpose: Spark's Python workers import ``validation`` through this

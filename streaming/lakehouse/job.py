@@ -1,5 +1,5 @@
-"""The lakehouse job's life: wait for Kafka, start Spark and one query per use case, report their
-progress every second, and stop them all on SIGTERM/SIGINT or when one fails."""
+"""The lakehouse job's life: wait for Kafka, start Spark and the one query of every use case, report
+its progress every second, and stop it on SIGTERM/SIGINT or when it fails."""
 
 from __future__ import annotations
 
@@ -55,10 +55,11 @@ def run(
     print(f"lakehouse: starting Spark ({', '.join(spark_packages(settings))})", flush=True)
     spark = spark_session(settings)
     ensure_tables(spark, settings, specs)
-    streams = {spec.name: start_query(spark, settings, spec) for spec in specs}
+    query, writer = start_query(spark, settings, specs)
     kafka_ends = KafkaEnds(settings, [spec.topic for spec in specs])
     print(
-        f"lakehouse: {len(streams)} queries started in {time.monotonic() - t0:.1f}s, "
+        f"lakehouse: one query for {', '.join(writer.specs)} started in "
+        f"{time.monotonic() - t0:.1f}s, "
         f"trigger {settings.lake_trigger_s:g}s, lake {lake_uri(settings)}",
         flush=True,
     )
@@ -67,7 +68,7 @@ def run(
         while not stopping.is_set():
             try:
                 ends = kafka_ends.refresh()
-                statuses = {name: query_status(q, w, ends) for name, (q, w) in streams.items()}
+                statuses = query_status(query, writer, ends)
             except Exception:
                 if stopping.is_set():  # SIGTERM reached the JVM too: it is going down already
                     break
@@ -95,12 +96,11 @@ def run(
             stopping.wait(STATUS_EVERY_S)
     finally:
         print("lakehouse: stopping", flush=True)
-        for query, _ in streams.values():
-            try:
-                query.stop()
-            except Exception as exc:  # noqa: BLE001 - stopping: say it, go on stopping
-                if not stopping.is_set():  # on SIGTERM the JVM is going down with the same signal
-                    print(f"lakehouse: stopping {query.name}: {exc}", file=sys.stderr, flush=True)
+        try:
+            query.stop()
+        except Exception as exc:  # noqa: BLE001 - stopping: say it, go on stopping
+            if not stopping.is_set():  # on SIGTERM the JVM is going down with the same signal
+                print(f"lakehouse: stopping {query.name}: {exc}", file=sys.stderr, flush=True)
         with contextlib.suppress(Exception):  # the JVM may be gone already
             spark.stop()
         kafka_ends.close()

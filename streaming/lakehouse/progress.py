@@ -1,5 +1,5 @@
-"""How far each query has come: Kafka's end offsets, the records not yet landed, the status that
-the stack's health check reads and the series Prometheus scrapes."""
+"""How far the query has come for each use case: Kafka's end offsets, the records not yet landed,
+the status that the stack's health check reads and the series Prometheus scrapes."""
 
 from __future__ import annotations
 
@@ -56,9 +56,9 @@ class KafkaEnds:
         self._consumer.close()
 
 
-def offsets_behind(progress: Any, ends: TopicEnds) -> int | None:
-    """Records in the query's topics past what its last batch read (all partitions), or None
-    before the first progress or the first end offsets.
+def offsets_behind(progress: Any, ends: TopicEnds, topic: str | None = None) -> int | None:
+    """Records in the query's topics (or in ``topic`` alone) past what its last batch read (all
+    partitions), or None before the first progress or the first end offsets.
 
     Spark reports each source's ``endOffset`` as ``{"topic": {"partition": offset}}``, as JSON
     text or as a dict depending on the version.
@@ -69,8 +69,10 @@ def offsets_behind(progress: Any, ends: TopicEnds) -> int | None:
         read = json.loads(read) if isinstance(read, str) else read
         if not isinstance(read, dict):
             continue
-        for topic, partitions in read.items():
-            for partition, end in ends.get(topic, {}).items():
+        for name, partitions in read.items():
+            if topic is not None and name != topic:
+                continue
+            for partition, end in ends.get(name, {}).items():
                 done = int(partitions.get(str(partition), 0))
                 total = (total or 0) + max(0, end - done)
     return total
@@ -78,27 +80,35 @@ def offsets_behind(progress: Any, ends: TopicEnds) -> int | None:
 
 def query_status(
     query: StreamingQuery, writer: BatchWriter, ends: TopicEnds | None = None
-) -> dict[str, Any]:
+) -> dict[str, dict[str, Any]]:
+    """Each use case's part of the one query's progress, keyed by use case."""
     progress: dict[str, Any] = query.lastProgress or {}
     error = query.exception()
-    behind = offsets_behind(progress, ends or {})
-    name = writer.spec.name
-    LAKE_QUERY_ACTIVE.labels(name).set(1 if query.isActive else 0)
-    if behind is not None:
-        LAKE_OFFSETS_BEHIND.labels(name).set(behind)
-    return {
-        "id": str(query.id),
-        "active": query.isActive,
-        "batch": progress.get("batchId"),
-        "last_input_rows": progress.get("numInputRows"),
-        "rows_per_s": progress.get("processedRowsPerSecond"),
-        "progress_at": progress.get("timestamp"),
-        "duration_ms": progress.get("durationMs"),
-        "rows": writer.rows,
-        "quarantined": writer.quarantined,
-        "offsets_behind": behind,
-        "error": str(error) if error else None,
-    }
+    active = query.isActive
+    rate = progress.get("processedRowsPerSecond")
+    batch_rows = progress.get("numInputRows") or 0
+    out = {}
+    for name, spec in writer.specs.items():
+        behind = offsets_behind(progress, ends or {}, spec.topic)
+        LAKE_QUERY_ACTIVE.labels(name).set(1 if active else 0)
+        if behind is not None:
+            LAKE_OFFSETS_BEHIND.labels(name).set(behind)
+        last = writer.last_rows[name]
+        out[name] = {
+            "id": str(query.id),
+            "active": active,
+            "batch": progress.get("batchId"),
+            "last_input_rows": last if progress else None,
+            # the query's rate, in this use case's share of the last batch
+            "rows_per_s": rate * last / batch_rows if rate and batch_rows else rate,
+            "progress_at": progress.get("timestamp"),
+            "duration_ms": progress.get("durationMs"),
+            "rows": writer.rows[name],
+            "quarantined": writer.quarantined[name],
+            "offsets_behind": behind,
+            "error": str(error) if error else None,
+        }
+    return out
 
 
 def write_status(path: Path | None, status: dict[str, Any]) -> None:

@@ -22,7 +22,9 @@ DELTA_VERSION = "4.4.0"
 #: A background job beside Kafka, Ray and the learners on a 2-core box: two task threads.
 SPARK_MASTER = "local[2]"
 #: The serial collector returns the JVM's unused heap to the OS; G1 keeps up to the full -Xmx
-#: committed. One small, mostly idle driver needs no parallel GC.
+#: committed. One small, mostly idle driver needs no parallel GC. The JIT stops at C1: C2 spent
+#: more CPU recompiling Spark's and Delta's code for minutes after each start than the small
+#: micro-batches it speeds up (docs/footprint.md).
 JVM_OPTIONS = "-XX:+UseSerialGC -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30"
 
 
@@ -103,6 +105,11 @@ def spark_conf(settings: Settings) -> dict[str, str]:
         # Delta log) would spend most of each micro-batch scheduling empty tasks.
         "spark.sql.shuffle.partitions": "2",
         "spark.databricks.delta.snapshotPartitions": "2",
+        # Nor would they gain from generated code: Spark generates (and formats, with regexes)
+        # the Java source of every new plan, and each micro-batch's plans are new. Interpreted
+        # expressions cost less than generating code for a few hundred rows (docs/footprint.md).
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
         # Python workers (the validation UDF) must be this environment's interpreter.
         "spark.pyspark.python": sys.executable,
         **s3_conf(settings),

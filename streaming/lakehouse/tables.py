@@ -20,7 +20,12 @@ from rtml.usecases import UseCase
 from rtml.usecases.base import TRUTH_HEADER
 from streaming.lakehouse.schema import event_time_field, spark_schema
 from streaming.lakehouse.session import spark_uri
-from streaming.lakehouse.validation import verdicts
+from streaming.lakehouse.validation import verdicts_by_topic
+
+#: Commits between two checkpoints of a table's Delta log. Delta's default (10) made every tenth
+#: micro-batch of each table also rewrite that table's whole state as a Parquet checkpoint (a
+#: Spark job of its own); readers replay at most this many small JSON commits instead.
+CHECKPOINT_INTERVAL = 100
 
 #: The Spark side of :data:`streaming.lakehouse.validation.VERDICT`.
 VERDICT = T.StructType(
@@ -28,43 +33,63 @@ VERDICT = T.StructType(
 )
 
 
-def _verdict_udf(usecase: str) -> Any:
+def _verdict_udf(usecases: dict[str, str]) -> Any:
     @F.arrow_udf(VERDICT)  # type: ignore[call-overload]
-    def verdict(values: pa.Array) -> pa.Array:
-        return verdicts(usecase, values)
+    def verdict(topics: pa.Array, values: pa.Array) -> pa.Array:
+        return verdicts_by_topic(usecases, topics, values)
 
     return verdict
 
 
-def classify(raw: DataFrame, spec: UseCase) -> DataFrame:
-    """Kafka records → one row each with the typed ``event``, a ``reason`` (None when valid),
-    and the Kafka metadata."""
-    schema = spark_schema(spec.event)
-    verdict = _verdict_udf(spec.name)(F.col("value")).alias("verdict")
+def classify(raw: DataFrame, specs: Sequence[UseCase]) -> DataFrame:
+    """Kafka records of the specs' topics → one row each with its ``usecase``, a ``reason`` (None
+    when valid), the event as pydantic's canonical JSON (``event_json``, typed per use case by
+    :func:`typed` once the rows are split) and the Kafka metadata."""
+    by_topic = {spec.topic: spec.name for spec in specs}
+    verdict = _verdict_udf(by_topic)(F.col("topic"), F.col("value")).alias("verdict")
+    names = F.create_map(*(F.lit(x) for pair in by_topic.items() for x in pair))
     truth = F.filter(F.col("headers"), lambda h: h["key"] == F.lit(TRUTH_HEADER))
     checked = raw.select(
         verdict,
+        # never NULL: every record comes from one of these topics (and quarantine's partition
+        # column was made NOT NULL)
+        F.coalesce(F.element_at(names, F.col("topic")), F.lit("")).alias("usecase"),
         F.col("value").cast("string").alias("value"),
         F.col("key").cast("string").alias("kafka_key"),
         F.try_element_at(truth, F.lit(1))["value"].cast("string").alias("truth"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-    ).withColumn("event", F.from_json("verdict.event", schema))
+    )
     # A safety net: a field pydantic accepted but Spark could not type is not a silent NULL.
+    gaps = [F.when(F.col("usecase") == F.lit(spec.name), _untyped(spec)) for spec in specs]
+    gap = F.coalesce(*gaps) if len(gaps) > 1 else gaps[0]
+    reason = F.coalesce(F.col("verdict.reason"), F.when(F.col("verdict.event").isNotNull(), gap))
+    return checked.select(
+        "*", reason.alias("reason"), F.col("verdict.event").alias("event_json")
+    ).drop("verdict")
+
+
+def _untyped(spec: UseCase) -> Column:
+    """Why the spec's typed event (from ``verdict.event``) has a required field NULL, or NULL."""
+    schema = spark_schema(spec.event)
+    event = F.from_json("verdict.event", schema)
     untyped = [
         F.when(
-            F.col(f"event.{f.name}").isNull(),
+            event[f.name].isNull(),
             F.lit(f"{f.name}: not readable as {f.dataType.simpleString()}"),
         )
         for f in schema.fields
         if not f.nullable
     ]
-    gap = (
-        F.nullif(F.concat_ws("; ", *untyped), F.lit("")) if untyped else F.lit(None).cast("string")
-    )
-    reason = F.coalesce(F.col("verdict.reason"), F.when(F.col("verdict.event").isNotNull(), gap))
-    return checked.withColumn("reason", reason).drop("verdict")
+    if not untyped:
+        return F.lit(None).cast("string")
+    return F.nullif(F.concat_ws("; ", *untyped), F.lit(""))
+
+
+def typed(rows: DataFrame, spec: UseCase) -> DataFrame:
+    """Classified rows of one use case with its typed ``event`` (Spark types from the spec)."""
+    return rows.withColumn("event", F.from_json("event_json", spark_schema(spec.event)))
 
 
 def _provenance_columns() -> list[Column]:
@@ -113,9 +138,9 @@ def bronze_arrow_schema(spec: UseCase) -> pa.Schema:
     )
 
 
-def quarantine_columns(spec: UseCase) -> list[Column]:
+def quarantine_columns() -> list[Column]:
     return [
-        F.lit(spec.name).alias("usecase"),
+        F.col("usecase"),
         F.col("reason"),
         F.col("value"),
         *_provenance_columns(),
@@ -123,12 +148,13 @@ def quarantine_columns(spec: UseCase) -> list[Column]:
 
 
 def ensure_tables(spark: SparkSession, settings: Settings, specs: Sequence[UseCase]) -> None:
-    """Create the bronze and quarantine tables up front, so readers see them (empty) at once and
-    the three queries never race to create the shared quarantine table."""
+    """Create the bronze and quarantine tables up front, so readers see them (empty) at once, and
+    give them (new or not) the log checkpoint interval of :data:`CHECKPOINT_INTERVAL`."""
     from delta.tables import DeltaTable
 
+    frame = _empty_kafka_frame(spark)
     for spec in specs:
-        empty = classify(_empty_kafka_frame(spark), spec)
+        empty = typed(classify(frame, [spec]), spec)
         (
             DeltaTable.createIfNotExists(spark)
             .location(spark_uri(table_uri(settings, spec.name)))
@@ -136,7 +162,7 @@ def ensure_tables(spark: SparkSession, settings: Settings, specs: Sequence[UseCa
             .partitionedBy("event_date")
             .execute()
         )
-    empty = classify(_empty_kafka_frame(spark), specs[0]).select(quarantine_columns(specs[0]))
+    empty = classify(frame, specs).select(quarantine_columns())
     (
         DeltaTable.createIfNotExists(spark)
         .location(spark_uri(table_uri(settings, QUARANTINE)))
@@ -144,6 +170,15 @@ def ensure_tables(spark: SparkSession, settings: Settings, specs: Sequence[UseCa
         .partitionedBy("usecase")
         .execute()
     )
+    for name in [*(spec.name for spec in specs), QUARANTINE]:
+        uri = spark_uri(table_uri(settings, name))
+        detail = DeltaTable.forPath(spark, uri).detail().first()
+        properties = (detail["properties"] if detail else None) or {}
+        if properties.get("delta.checkpointInterval") != str(CHECKPOINT_INTERVAL):
+            spark.sql(
+                f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES "
+                f"('delta.checkpointInterval' = '{CHECKPOINT_INTERVAL}')"
+            )
 
 
 def _empty_kafka_frame(spark: SparkSession) -> DataFrame:

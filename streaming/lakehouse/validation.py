@@ -7,9 +7,11 @@ specs, not Spark's driver side, Kafka, DuckDB or deltalake (~30 MB less per work
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pyarrow as pa
 
-from rtml.usecases import InvalidEvent
+from rtml.usecases import InvalidEvent, UseCase
 from rtml.usecases import get as get_usecase
 
 #: Arrow type of a verdict: (reason, None) for a rejected record, (None, canonical JSON) otherwise.
@@ -23,21 +25,36 @@ def verdicts(usecase: str, values: pa.Array) -> pa.StructArray:
     dead-letter topic; the JSON is pydantic's canonical form of the event, which Spark then types.
     """
     spec = get_usecase(usecase)
-    reasons: list[str | None] = []
-    events: list[str | None] = []
-    for raw in values.to_pylist():
-        if raw is None:
-            reasons.append("empty message (no value)")
-            events.append(None)
-            continue
-        try:
-            event = spec.parse(raw)
-        except InvalidEvent as exc:
-            reasons.append(exc.reason)
-            events.append(None)
-        else:
-            reasons.append(None)
-            events.append(event.model_dump_json())
+    return _as_array([_verdict(spec, raw) for raw in values.to_pylist()])
+
+
+def verdicts_by_topic(
+    usecases: Mapping[str, str], topics: pa.Array, values: pa.Array
+) -> pa.StructArray:
+    """:func:`verdicts` for records of several topics at once: each value is judged by the use
+    case of its topic (``usecases``: topic → use case)."""
+    specs = {topic: get_usecase(name) for topic, name in usecases.items()}
+    return _as_array(
+        [
+            _verdict(specs[topic], raw)
+            for topic, raw in zip(topics.to_pylist(), values.to_pylist(), strict=True)
+        ]
+    )
+
+
+def _verdict(spec: UseCase, raw: bytes | None) -> tuple[str | None, str | None]:
+    if raw is None:
+        return "empty message (no value)", None
+    try:
+        event = spec.parse(raw)
+    except InvalidEvent as exc:
+        return exc.reason, None
+    return None, event.model_dump_json()
+
+
+def _as_array(pairs: list[tuple[str | None, str | None]]) -> pa.StructArray:
+    reasons = [reason for reason, _ in pairs]
+    events = [event for _, event in pairs]
     return pa.StructArray.from_arrays(
         [pa.array(reasons, pa.string()), pa.array(events, pa.string())], fields=list(VERDICT)
     )

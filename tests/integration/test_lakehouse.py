@@ -28,6 +28,7 @@ from rtml.settings import Settings
 from rtml.stack.parts import Lakehouse
 from rtml.usecases import USECASES
 from rtml.usecases.generators import generator_for
+from streaming.lakehouse.query import STREAM
 from streaming.lakehouse.session import warehouse_dir
 from streaming.producer import produce
 from streaming.topics import ensure_topics
@@ -155,7 +156,7 @@ def send_malformed(settings: Settings) -> list[tuple[int, int, str]]:
 
 def in_flight_batch(settings: Settings) -> bool:
     """A micro-batch with its offsets logged and its commit not: killing now forces a replay."""
-    root = Path(checkpoint_uri(settings, "tfd"))
+    root = Path(checkpoint_uri(settings, STREAM))
     ids = lambda d: {int(p.name) for p in (root / d).glob("[0-9]*")}  # noqa: E731
     started, committed = ids("offsets"), ids("commits")
     return bool(started) and max(started) > max(committed, default=-1)
@@ -271,7 +272,7 @@ def test_a_crash_mid_batch_and_a_restart_neither_lose_nor_duplicate(
     assert report.failed == 0
     until = end_offsets(stack)
     want = expected(since, until)
-    # Kill the whole job (python, JVM, workers) the moment a tfd micro-batch is in flight.
+    # Kill the whole job (python, JVM, workers) the moment a micro-batch is in flight.
     part = Lakehouse(stack)
     pid = part.files.running_pid()
     assert pid is not None

@@ -21,7 +21,7 @@ from rtml.usecases import USECASES
 from rtml.usecases.generators import generator_for
 from streaming.lakehouse.schema import event_time_field, spark_schema
 from streaming.lakehouse.session import s3_conf, spark_conf, spark_packages, spark_uri
-from streaming.lakehouse.validation import verdicts
+from streaming.lakehouse.validation import verdicts, verdicts_by_topic
 
 
 class Inner(BaseModel):
@@ -113,6 +113,23 @@ def test_verdicts_use_the_specs_own_validation() -> None:
     canonical = json.loads(out[5]["event"])
     assert canonical["amount"] == 12.5, "a lax value lands typed, as pydantic read it"
     assert spec.parse(out[0]["event"]) == spec.parse(raw[0])
+
+
+def test_verdicts_by_topic_judge_each_record_by_its_own_use_case() -> None:
+    """The one lakehouse query validates every topic's records in one UDF call: each by the spec
+    of its topic, so an event valid for one use case is rejected for another."""
+    tfd = next(generator_for("tfd", seed=3)).event
+    eta = next(generator_for("eta", seed=3)).event
+    topics = {USECASES[name].topic: name for name in ("tfd", "eta")}
+    values = [json.dumps(tfd).encode(), json.dumps(eta).encode(), json.dumps(tfd).encode(), None]
+    order = [USECASES[n].topic for n in ("tfd", "eta", "eta", "tfd")]
+    out = verdicts_by_topic(topics, pa.array(order), pa.array(values, pa.binary())).to_pylist()
+    assert out[:2] == [
+        verdicts("tfd", pa.array(values[:1], pa.binary())).to_pylist()[0],
+        verdicts("eta", pa.array(values[1:2], pa.binary())).to_pylist()[0],
+    ]
+    assert out[2]["reason"] is not None and out[2]["event"] is None, "a tfd event is no eta event"
+    assert out[3]["reason"] == "empty message (no value)"
 
 
 def test_the_lake_is_a_local_folder_by_default(tmp_path) -> None:
