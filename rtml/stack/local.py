@@ -41,8 +41,10 @@ class PartStatus:
 Report = Callable[[str], None]
 
 
-def _select(settings: Settings, only: Sequence[str] | None) -> list[Part]:
-    parts = all_parts(settings)
+def _select(
+    settings: Settings, only: Sequence[str] | None, every_profile: bool = False
+) -> list[Part]:
+    parts = all_parts(settings, every_profile)
     if only:
         unknown = set(only) - {p.name for p in parts} - set(ON_RAY)
         if unknown:
@@ -93,21 +95,53 @@ def up(
         spawn(part.files, part.command(), env=part.env())
         started.append(part)
 
+    def settle_one(part: Part) -> None:
+        t0 = time.monotonic()
+        ok = _wait_healthy(part)
+        took = f"{time.monotonic() - t0:.1f}s"
+        detail = "" if ok else f"not healthy; see {part.files.log_file}"
+        outcome[part.name] = _status(part, "started" if ok else "failed", detail)
+        report(f"{part.name}: {'healthy' if ok else 'FAILED'} ({took})")
+        started.remove(part)
+
     def settle() -> None:
         for part in list(started):
-            t0 = time.monotonic()
-            ok = _wait_healthy(part)
-            took = f"{time.monotonic() - t0:.1f}s"
-            detail = "" if ok else f"not healthy; see {part.files.log_file}"
-            outcome[part.name] = _status(part, "started" if ok else "failed", detail)
-            report(f"{part.name}: {'healthy' if ok else 'FAILED'} ({took})")
-            started.remove(part)
+            settle_one(part)
+
+    def provision(part: Part) -> None:
+        if outcome[part.name].state not in ("running", "started", "external"):
+            return
+        try:
+            part.provision()
+        except RuntimeError as exc:
+            outcome[part.name] = _status(part, "failed", f"provisioning failed: {exc}")
+            report(f"{part.name}: FAILED (provisioning: {exc})")
 
     services = [p for p in parts if p.name not in AFTER_TOPICS]
     readers = [p for p in parts if p.name in AFTER_TOPICS]
-    for part in services:
-        start(part)
-    settle()
+    # A part starts as soon as what it needs (of this `up`) is healthy and provisioned; the
+    # others start at once, and all of them come up side by side.
+    waiting = list(services)
+    while waiting or started:
+        busy = {p.name for p in waiting} | {p.name for p in started}
+        free = [p for p in waiting if not busy.intersection(p.needs)]
+        if not free and not started:
+            free = list(waiting)  # a cycle of needs: start them all rather than hang
+        for part in free:
+            waiting.remove(part)
+            failed = [n for n in part.needs if n in outcome and outcome[n].state == "failed"]
+            if failed:
+                detail = f"not started: {', '.join(failed)} failed"
+                outcome[part.name] = _status(part, "failed", detail)
+                report(f"{part.name}: FAILED ({detail})")
+                continue
+            start(part)
+            if part not in started:
+                provision(part)  # already running: its buckets or database may be missing
+        if started:
+            part = started[0]
+            settle_one(part)
+            provision(part)
     kafka_ok = any(p.name == "kafka" for p in services) and outcome["kafka"].state in (
         "running",
         "started",
@@ -170,10 +204,11 @@ def down(
     settings: Settings, only: Sequence[str] | None = None, report: Report = lambda _: None
 ) -> list[str]:
     stopped = []
-    for part in reversed(_select(settings, only)):
+    # Every profile's parts: a stack started as `cluster` stops whatever the settings now say.
+    for part in reversed(_select(settings, only, every_profile=True)):
         if part.external:
             continue
-        if terminate(part.files):
+        if terminate(part.files, sig=part.stop_signal):
             report(f"{part.name}: stopped")
             stopped.append(part.name)
     return stopped
