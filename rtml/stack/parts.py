@@ -390,6 +390,7 @@ class Producers(Part):
 
     name = "producers"
     start_timeout_s = 30.0
+    needs = ("kafka",)  # and its topics, which `up` creates once Kafka is healthy
 
     @property
     def external(self) -> bool:
@@ -436,6 +437,7 @@ class Lakehouse(Part):
     start_timeout_s = 300.0
     #: A status older than this means the job hangs (it rewrites it every second).
     stale_after_s = 15.0
+    needs = ("kafka", "s3")  # the topics; the bucket under the cluster profile
 
     @property
     def external(self) -> bool:
