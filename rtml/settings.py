@@ -226,12 +226,13 @@ class Settings(BaseSettings):
     )
     spark_driver_memory: str = Field("1g", description="JVM heap of the local Spark driver")
     lake_metrics_port: int = _port(9102, "Prometheus metrics of the lakehouse job's progress")
-    # S3-compatible storage (AWS S3, MinIO, R2): set the bucket and the lake lives there instead of
-    # in lake_dir. Keys left unset fall back to the standard AWS_* variables / credential chain.
+    # S3-compatible storage (AWS S3, SeaweedFS, R2): set the bucket and the lake lives there
+    # instead of in lake_dir. Keys left unset fall back to the standard AWS_* variables /
+    # credential chain. The cluster profile sets them all for its local SeaweedFS.
     lake_s3_bucket: str | None = Field(None, description="bucket of the lake; unset: local folder")
     lake_s3_prefix: str = Field("rtml", description="key prefix of the lake inside the bucket")
     lake_s3_endpoint: str | None = Field(
-        None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (MinIO)"
+        None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:8333"
     )
     lake_s3_region: str = Field("us-east-1", description="region of the bucket")
     lake_s3_access_key_id: SecretStr | None = Field(

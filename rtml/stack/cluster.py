@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -401,8 +402,17 @@ class RayWorker(Part):
             f"--num-cpus={s.ray_num_cpus}",
             f"--object-store-memory={s.ray_object_store_mb * 1024 * 1024}",
             *learner_resources(s, head=False),
+            # Its own session folder: by default it shares the head's, and each node's runtime
+            # env agent then deletes the other's unpacked working folders (a job's driver lost
+            # its working directory when the trials on this node finished). Short, in the temp
+            # folder: Ray's socket paths under it must stay below 108 characters.
+            f"--temp-dir={self.temp_dir}",
             "--disable-usage-stats",
         ]
+
+    @property
+    def temp_dir(self) -> Path:
+        return Path(tempfile.gettempdir()) / f"rtml-ray-{self.settings.ray_worker_node_port}"
 
     def env(self) -> Mapping[str, str]:
         return self.head.env()
