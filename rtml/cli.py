@@ -77,8 +77,19 @@ def status_view(rows: list, wide: bool = False) -> Group:
     return Group(table, *details)
 
 
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        help="local (the default), or cluster: an S3 object store (SeaweedFS) for the lake and "
+        "MLflow's artifacts, MLflow on PostgreSQL, a second Ray node (docs/cluster.md). "
+        "Remembered in the state folder for later commands [default: RTML_PROFILE, or the "
+        "state folder's]."
+    ),
+]
+
+
 @app.command()
-def up(only: PartsOption = None) -> None:
+def up(only: PartsOption = None, profile: ProfileOption = None) -> None:
     """Start the local stack (Kafka, Redis, MLflow, Ray, Prometheus, lakehouse, producers).
 
     Waits until every part is healthy.
@@ -86,9 +97,22 @@ def up(only: PartsOption = None) -> None:
     Idempotent: what already runs is reported, not restarted. Any part can be an existing service
     instead (RTML_KAFKA_BOOTSTRAP, RTML_REDIS_URL, RTML_MLFLOW_TRACKING_URI, RTML_RAY_ADDRESS).
     """
+    import os
+
+    from rtml.settings import PROFILE_FILE, get_settings
     from rtml.stack import local
 
+    if profile is not None:
+        os.environ["RTML_PROFILE"] = profile
+        get_settings.cache_clear()
     settings = settings_or_exit()
+    # Every process the stack starts (Ray's nodes and their workers, the lakehouse, jobs)
+    # inherits the profile, whatever folder it runs in.
+    os.environ["RTML_PROFILE"] = settings.profile
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / PROFILE_FILE).write_text(settings.profile + "\n")
+    if settings.profile != "local":
+        console.print(f"  profile: {settings.profile}")
     try:
         rows = local.up(settings, only, report=lambda line: console.print(f"  {line}"))
     except PrerequisiteMissing as exc:

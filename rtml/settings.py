@@ -10,13 +10,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "RTML_"
 LOOPBACK = "127.0.0.1"
+#: In the state folder: the profile `rtml up --profile` started it with, the default of every
+#: later command on that folder.
+PROFILE_FILE = "profile"
+
+#: The ``cluster`` profile's buckets and Ray resource, the chart's defaults too
+#: (``charts/rtml/values.yaml``: ``lake.s3``, ``mlflow.artifacts``, the learner worker group).
+CLUSTER_LAKE_BUCKET = "rtml-lake"
+CLUSTER_MLFLOW_ARTIFACTS = "s3://rtml-mlflow/artifacts"
+CLUSTER_LEARNER_RESOURCE = "rtml_learner"
+#: The local object store's identity under the ``cluster`` profile (like ``checkpoint_key``'s
+#: default: for this machine only; a real cluster's keys come from a Secret).
+LOCAL_S3_ACCESS_KEY_ID = "rtml-local"
+LOCAL_S3_SECRET_ACCESS_KEY = "rtml-local-secret"
 
 
 def _port(default: int, what: str) -> int:
@@ -31,6 +44,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
     )
+
+    # -- which stack ---------------------------------------------------------------------------
+    # `local`: one Ray node, the lake and MLflow's artifacts in folders, MLflow on SQLite.
+    # `cluster`: what a Kubernetes cluster has, run on this machine — an S3-compatible object
+    # store (SeaweedFS) holding the lake, MLflow's artifacts and the learners' snapshots, MLflow on
+    # PostgreSQL, and a second Ray worker node over which learners and Serve replicas spread.
+    # The profile only fills defaults: any setting given explicitly wins (docs/cluster.md).
+    # Unset, it is the one `rtml up --profile` last started in the state folder (PROFILE_FILE).
+    profile: Literal["local", "cluster"] = Field("local", description="local or cluster")
 
     # -- where things live -------------------------------------------------------------------
     state_dir: Path = Field(Path(".rtml"), description="pids, logs and data of the local stack")
@@ -68,6 +90,27 @@ class Settings(BaseSettings):
     # -- MLflow ------------------------------------------------------------------------------
     mlflow_tracking_uri: str | None = Field(None, description="an existing server; unset: run one")
     mlflow_port: int = _port(5000, "local MLflow tracking server port")
+    # Where the local server keeps artifacts (models, learner snapshots), proxied to clients as
+    # mlflow-artifacts:/ so they need no storage credentials. Unset: <state_dir>/mlflow/artifacts,
+    # or s3://rtml-mlflow/artifacts under the cluster profile (the chart's
+    # mlflow.artifacts.destination); an s3:// destination uses the object store's endpoint and keys.
+    mlflow_artifacts_destination: str | None = Field(
+        None, description="folder or s3://bucket/prefix of MLflow's artifacts"
+    )
+    # MLflow's backend store: SQLite in the state folder, or PostgreSQL under the cluster profile
+    # (the chart's mlflow.postgres), run by the stack unless postgres_url names an existing one.
+    postgres_url: str | None = Field(
+        None,
+        description="an existing PostgreSQL for MLflow, postgresql+psycopg2://user:pw@host:port/db",
+    )
+    postgres_port: int = _port(5432, "local PostgreSQL port (cluster profile)")
+    postgres_user: str = Field("mlflow", description="role of MLflow in the local PostgreSQL")
+    postgres_password: SecretStr = Field(SecretStr("rtml-local-dev-pg"), min_length=8)
+    postgres_database: str = Field("mlflow", description="MLflow's database")
+
+    # -- Object store (cluster profile): SeaweedFS's S3 gateway on loopback -----------------------
+    # Its master, volume server and filer listen on the next ports (s3_internal_ports).
+    s3_port: int = _port(8333, "local S3-compatible object store (SeaweedFS) port")
 
     # -- Ray ---------------------------------------------------------------------------------
     ray_address: str | None = Field(None, description="an existing cluster; unset: run a head")
@@ -119,6 +162,11 @@ class Settings(BaseSettings):
     # A Ray custom resource learners ask for (the chart's learner worker group offers
     # `rtml_learner`); unset locally, where any worker will do.
     learner_resource: str | None = Field(None, description="Ray resource that places learners")
+    # The cluster profile's second Ray node on this machine (`ray start --address=...`): its own
+    # agent and metrics ports (from ray_worker_node_port on) and its own range of worker ports.
+    ray_worker_node_port: int = _port(52400, "second Ray node's agent port (+1: its metrics)")
+    ray_worker_node_min_worker_port: int = _port(11500, "lowest worker port of the second node")
+    ray_worker_node_max_worker_port: int = _port(11999, "highest worker port of the second node")
 
     # -- Serving -----------------------------------------------------------------------------
     serve_port: int = _port(8000, "Ray Serve HTTP API")
@@ -187,12 +235,13 @@ class Settings(BaseSettings):
     )
     spark_driver_memory: str = Field("1g", description="JVM heap of the local Spark driver")
     lake_metrics_port: int = _port(9102, "Prometheus metrics of the lakehouse job's progress")
-    # S3-compatible storage (AWS S3, MinIO, R2): set the bucket and the lake lives there instead of
-    # in lake_dir. Keys left unset fall back to the standard AWS_* variables / credential chain.
+    # S3-compatible storage (AWS S3, SeaweedFS, R2): set the bucket and the lake lives there
+    # instead of in lake_dir. Keys left unset fall back to the standard AWS_* variables /
+    # credential chain. The cluster profile sets them all for its local SeaweedFS.
     lake_s3_bucket: str | None = Field(None, description="bucket of the lake; unset: local folder")
     lake_s3_prefix: str = Field("rtml", description="key prefix of the lake inside the bucket")
     lake_s3_endpoint: str | None = Field(
-        None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000 (MinIO)"
+        None, description="endpoint of an S3-compatible store, e.g. http://127.0.0.1:8333"
     )
     lake_s3_region: str = Field("us-east-1", description="region of the bucket")
     lake_s3_access_key_id: SecretStr | None = Field(
@@ -213,6 +262,8 @@ class Settings(BaseSettings):
         "ray_dashboard_address",
         "lake_s3_bucket",
         "lake_s3_endpoint",
+        "mlflow_artifacts_destination",
+        "postgres_url",
     )
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
@@ -223,6 +274,39 @@ class Settings(BaseSettings):
     def _empty_token_is_unset(cls, value: object) -> object:
         """``RTML_API_TOKEN=`` means no token, not the empty token."""
         return value or None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _remembered_profile(cls, data: Any) -> Any:
+        """Without RTML_PROFILE, the profile of the stack in the state folder, if it has one."""
+        if isinstance(data, dict) and not data.get("profile"):
+            remembered = Path(data.get("state_dir") or ".rtml") / PROFILE_FILE
+            try:
+                data = {**data, "profile": remembered.read_text().strip()}
+            except OSError:
+                pass
+        return data
+
+    @model_validator(mode="after")
+    def _cluster_defaults(self) -> Settings:
+        """The cluster profile fills what the person left unset: the lake and MLflow's artifacts
+        in the local object store (its endpoint and identity), learners placed by resource."""
+        if self.profile != "cluster":
+            return self
+        if self.lake_s3_bucket is None:
+            self.lake_s3_bucket = CLUSTER_LAKE_BUCKET
+            if self.lake_s3_endpoint is None:
+                self.lake_s3_endpoint = self.local_s3_endpoint
+        if self.lake_s3_endpoint == self.local_s3_endpoint:
+            if self.lake_s3_access_key_id is None:
+                self.lake_s3_access_key_id = SecretStr(LOCAL_S3_ACCESS_KEY_ID)
+            if self.lake_s3_secret_access_key is None:
+                self.lake_s3_secret_access_key = SecretStr(LOCAL_S3_SECRET_ACCESS_KEY)
+        if self.mlflow_artifacts_destination is None:
+            self.mlflow_artifacts_destination = CLUSTER_MLFLOW_ARTIFACTS
+        if self.learner_resource is None:
+            self.learner_resource = CLUSTER_LEARNER_RESOURCE
+        return self
 
     @property
     def signing_key(self) -> bytes:
@@ -257,6 +341,32 @@ class Settings(BaseSettings):
     @property
     def prometheus_url(self) -> str:
         return f"http://{LOOPBACK}:{self.prometheus_port}"
+
+    @property
+    def local_s3_endpoint(self) -> str:
+        """The endpoint of the object store the stack runs (cluster profile)."""
+        return f"http://{LOOPBACK}:{self.s3_port}"
+
+    @property
+    def s3_internal_ports(self) -> dict[str, int]:
+        """The object store's own ports beside its S3 gateway: SeaweedFS's master, volume server
+        and filer, each with its gRPC port, and the gateway's gRPC port (SeaweedFS's default
+        would be port + 10000, in the kernel's ephemeral range)."""
+        names = ("master", "master.grpc", "volume", "volume.grpc", "filer", "filer.grpc", "s3.grpc")
+        return {name: self.s3_port + 1 + i for i, name in enumerate(names)}
+
+    @property
+    def postgres(self) -> str:
+        """MLflow's backend store under the cluster profile (contains the password)."""
+        if self.postgres_url:
+            return self.postgres_url
+        # The driver named: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which
+        # MLflow's image does not have (psycopg2-binary, the `cluster` extra).
+        password = self.postgres_password.get_secret_value()
+        return (
+            f"postgresql+psycopg2://{self.postgres_user}:{password}@{LOOPBACK}:"
+            f"{self.postgres_port}/{self.postgres_database}"
+        )
 
     @property
     def lake_local_dir(self) -> Path:

@@ -36,12 +36,14 @@ def status_of(*parts: str) -> dict[str, dict]:
     return {row["name"]: row for row in json.loads(result.stdout)}
 
 
-def run_stack(parts: Sequence[str], env: Mapping[str, str] | None = None) -> Iterator[Settings]:
+def run_stack(
+    parts: Sequence[str], env: Mapping[str, str] | None = None, timeout: float = 400
+) -> Iterator[Settings]:
     """Body of a fixture: stop leftovers of an aborted run, drop their data, start ``parts``,
     yield the settings, stop everything and check that nothing is left running."""
     rtml("down", env=env)
     shutil.rmtree(load_settings().state_dir, ignore_errors=True)
-    started = rtml("up", *[a for p in parts for a in ("-p", p)], env=env)
+    started = rtml("up", *[a for p in parts for a in ("-p", p)], env=env, timeout=timeout)
     if started.returncode != 0 or "FAILED" in started.stdout or "not started" in started.stdout:
         rtml("down", env=env)
         pytest.fail(f"`rtml up` failed:\n{started.stdout}\n{started.stderr}", pytrace=False)

@@ -21,9 +21,11 @@ from rtml.stack.process import spawn, terminate, tree_memory
 
 #: Parts that need the topics: started after Kafka is healthy and the topics exist.
 AFTER_TOPICS = ("lakehouse", "producers")
-#: What runs inside Ray rather than as a process: started last, once Kafka, Redis, MLflow and Ray
-#: are healthy, by a short-lived driver. A plain `rtml up` starts them; `-p` names them.
+#: What runs inside Ray rather than as a process: started by a short-lived driver once Kafka,
+#: Redis, MLflow and Ray (both nodes under the cluster profile) are healthy, while the lakehouse
+#: may still be starting. A plain `rtml up` starts them; `-p` names them.
 ON_RAY = ("learners", "api")
+ON_RAY_NEEDS = ("kafka", "redis", "mlflow", "ray", "ray-worker")
 
 State = Literal["running", "started", "external", "stopped", "unhealthy", "failed"]
 
@@ -41,8 +43,10 @@ class PartStatus:
 Report = Callable[[str], None]
 
 
-def _select(settings: Settings, only: Sequence[str] | None) -> list[Part]:
-    parts = all_parts(settings)
+def _select(
+    settings: Settings, only: Sequence[str] | None, every_profile: bool = False
+) -> list[Part]:
+    parts = all_parts(settings, every_profile)
     if only:
         unknown = set(only) - {p.name for p in parts} - set(ON_RAY)
         if unknown:
@@ -63,15 +67,14 @@ def _status(part: Part, state: State | None = None, detail: str = "") -> PartSta
     return PartStatus(part.name, state, part.address, pid, tree_memory(pid) if pid else 0, detail)
 
 
-def _wait_healthy(part: Part) -> bool:
-    deadline = time.monotonic() + part.start_timeout_s
-    while time.monotonic() < deadline:
-        if part.healthy():
-            return True
-        if part.files.running_pid() is None:
-            return False  # it exited: the log says why
-        time.sleep(0.25)
-    return False
+def _settled(part: Part, deadline: float) -> bool | None:
+    """True once the part is healthy, False once it exited (its log says why) or ran out of
+    time, None while it is still coming up."""
+    if part.healthy():
+        return True
+    if part.files.running_pid() is None or time.monotonic() > deadline:
+        return False
+    return None
 
 
 def up(
@@ -83,6 +86,8 @@ def up(
     outcome: dict[str, PartStatus] = {}
     started: list[Part] = []
 
+    since: dict[str, float] = {}
+
     def start(part: Part) -> None:
         if part.external or part.files.running_pid() is not None:
             outcome[part.name] = _status(part)
@@ -91,37 +96,74 @@ def up(
         part.check_ports_free()
         report(f"{part.name}: starting")
         spawn(part.files, part.command(), env=part.env())
+        since[part.name] = time.monotonic()
         started.append(part)
 
-    def settle() -> None:
-        for part in list(started):
-            t0 = time.monotonic()
-            ok = _wait_healthy(part)
-            took = f"{time.monotonic() - t0:.1f}s"
-            detail = "" if ok else f"not healthy; see {part.files.log_file}"
-            outcome[part.name] = _status(part, "started" if ok else "failed", detail)
-            report(f"{part.name}: {'healthy' if ok else 'FAILED'} ({took})")
-            started.remove(part)
+    def settle_next() -> Part:
+        """Wait for whichever started part settles first (healthy, exited or timed out)."""
+        while True:
+            for part in started:
+                ok = _settled(part, since[part.name] + part.start_timeout_s)
+                if ok is None:
+                    continue
+                took = f"{time.monotonic() - since[part.name]:.1f}s"
+                detail = "" if ok else f"not healthy; see {part.files.log_file}"
+                outcome[part.name] = _status(part, "started" if ok else "failed", detail)
+                report(f"{part.name}: {'healthy' if ok else 'FAILED'} ({took})")
+                started.remove(part)
+                return part
+            time.sleep(0.25)
 
-    services = [p for p in parts if p.name not in AFTER_TOPICS]
-    readers = [p for p in parts if p.name in AFTER_TOPICS]
-    for part in services:
-        start(part)
-    settle()
-    kafka_ok = any(p.name == "kafka" for p in services) and outcome["kafka"].state in (
-        "running",
-        "started",
-        "external",
-    )
-    if kafka_ok or (not services and readers):
+    def provision(part: Part) -> None:
+        if outcome[part.name].state not in ("running", "started", "external"):
+            return
+        try:
+            part.provision()
+        except RuntimeError as exc:
+            outcome[part.name] = _status(part, "failed", f"provisioning failed: {exc}")
+            report(f"{part.name}: FAILED (provisioning: {exc})")
+        if part.name == "kafka":
+            topics()  # what the readers need
+
+    def topics() -> None:
         created = ensure_topics(settings)
         report("topics: " + ", ".join(f"{t} {what}" for t, what in created.items()))
-    for part in readers:
-        start(part)
-    settle()
+
+    def settled(names: Sequence[str]) -> bool:
+        return not busy().intersection(names)
+
+    def busy() -> set[str]:
+        return {p.name for p in waiting} | {p.name for p in started}
+
+    selected = {p.name for p in parts}
+    if "kafka" not in selected and any(p.name in AFTER_TOPICS for p in parts):
+        topics()  # an existing broker, or one already running
     on_ray = [name for name in ON_RAY if only is None or name in only]
-    if on_ray:
-        _start_on_ray(settings, on_ray, report)
+    # A part starts as soon as what it needs (of this `up`) is healthy and provisioned — the
+    # topics' readers once Kafka is and the topics exist, what runs in Ray once Ray and the
+    # services it talks to are — and the rest start at once: the slow ones come up side by side.
+    waiting = list(parts)
+    while waiting or started or on_ray:
+        if on_ray and settled(ON_RAY_NEEDS):
+            _start_on_ray(settings, on_ray, report)
+            on_ray = []
+            continue
+        free = [p for p in waiting if settled(p.needs)]
+        if not free and not started:
+            free = list(waiting)  # a cycle of needs: start them all rather than hang
+        for part in free:
+            waiting.remove(part)
+            failed = [n for n in part.needs if n in outcome and outcome[n].state == "failed"]
+            if failed:
+                detail = f"not started: {', '.join(failed)} failed"
+                outcome[part.name] = _status(part, "failed", detail)
+                report(f"{part.name}: FAILED ({detail})")
+                continue
+            start(part)
+            if part not in started:
+                provision(part)  # already running: its buckets or database may be missing
+        if started:
+            provision(settle_next())
     return [outcome[p.name] for p in parts]
 
 
@@ -171,11 +213,13 @@ def down(
     settings: Settings, only: Sequence[str] | None = None, report: Report = lambda _: None
 ) -> list[str]:
     stopped = []
-    for part in reversed(_select(settings, only)):
+    # Every profile's parts: a stack started as `cluster` stops whatever the settings now say.
+    for part in reversed(_select(settings, only, every_profile=True)):
         if part.external:
             continue
-        if terminate(part.files):
-            report(f"{part.name}: stopped")
+        t0 = time.monotonic()
+        if terminate(part.files, sig=part.stop_signal):
+            report(f"{part.name}: stopped ({time.monotonic() - t0:.1f}s)")
             stopped.append(part.name)
     return stopped
 

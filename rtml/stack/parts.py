@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -32,6 +33,11 @@ class Part(ABC):
     name: str
     #: Seconds to wait for the part to become healthy after it is started.
     start_timeout_s: float = 60.0
+    #: Parts that must be healthy (and provisioned) before this one starts, when they are in
+    #: the same `up`.
+    needs: tuple[str, ...] = ()
+    #: The signal `down` stops it with (then SIGKILL after a grace period).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -65,6 +71,9 @@ class Part(ABC):
     def env(self) -> Mapping[str, str]:
         return {}
 
+    def provision(self) -> None:  # noqa: B027 - most parts have nothing to provision
+        """Once healthy, create what others need inside it (buckets, a database); idempotent."""
+
     def check_ports_free(self) -> None:
         for port in self.ports:
             if port_open(LOOPBACK, port):
@@ -74,6 +83,20 @@ class Part(ABC):
                     f"{self.name} with its RTML_*_PORT setting, or point rtml at an existing "
                     f"service with its address setting."
                 )
+
+
+def learner_resources(settings: Settings, head: bool) -> list[str]:
+    """``--resources`` of a node under the cluster profile: the learners' resource split over
+    the head and the second node (the head holds the smaller half), so they run on both.
+
+    Like the chart's learner worker group, which offers ``rtml_learner`` per learner slot."""
+    from rtml.usecases import USECASES
+
+    if settings.profile != "cluster" or not settings.learner_resource:
+        return []
+    learners = len(USECASES) * settings.learner_shards
+    slots = learners // 2 if head else learners - learners // 2
+    return [f"--resources={json.dumps({settings.learner_resource: slots})}"]
 
 
 def _http_ok(url: str, timeout: float = 2.0) -> bool:
@@ -157,6 +180,8 @@ class Redis(Part):
 
 class Mlflow(Part):
     name = "mlflow"
+    # Under the cluster profile: its database and its artifacts' bucket (rtml.stack.cluster).
+    needs = ("postgres", "s3")
 
     @property
     def external(self) -> bool:
@@ -173,18 +198,31 @@ class Mlflow(Part):
     def healthy(self) -> bool:
         return _http_ok(f"{self.settings.mlflow_uri}/health")
 
+    def backend_store(self) -> str:
+        """SQLite in the state folder, or PostgreSQL under the cluster profile (the chart's)."""
+        s = self.settings
+        if s.profile == "cluster" or s.postgres_url:
+            return s.postgres
+        return f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+
+    def artifacts_destination(self) -> str:
+        destination = self.settings.mlflow_artifacts_destination
+        if destination and "://" in destination:
+            return destination  # s3://bucket/prefix: the object store's
+        folder = Path(destination) if destination else self.home / "artifacts"
+        folder.mkdir(parents=True, exist_ok=True)
+        return str(folder.resolve())
+
     def command(self) -> list[str]:
-        home = self.home.resolve()
-        (home / "artifacts").mkdir(parents=True, exist_ok=True)
         return [
             str(Path(sys.executable).parent / "mlflow"),
             "server",
             "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
+            self.backend_store(),
             # Artifacts go through the server (mlflow-artifacts:/), so any client that reaches
-            # the tracking URI can log models without sharing the folder.
+            # the tracking URI can log models without sharing the folder or the bucket's keys.
             "--artifacts-destination",
-            str(home / "artifacts"),
+            self.artifacts_destination(),
             "--host",
             LOOPBACK,
             "--port",
@@ -196,7 +234,17 @@ class Mlflow(Part):
     def env(self) -> Mapping[str, str]:
         # The job runner (huey consumers) costs ~0.8 GB and rtml submits no MLflow jobs; with it
         # off and one worker the server is ~0.45 GB and healthy in ~6 s instead of ~13 s.
-        return {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        s = self.settings
+        if (s.mlflow_artifacts_destination or "").startswith("s3://"):
+            # The chart's mlflow.artifacts: endpoint and keys of the store (the lake's).
+            env["AWS_DEFAULT_REGION"] = s.lake_s3_region
+            if s.lake_s3_endpoint:
+                env["MLFLOW_S3_ENDPOINT_URL"] = s.lake_s3_endpoint
+            if s.lake_s3_access_key_id and s.lake_s3_secret_access_key:
+                env["AWS_ACCESS_KEY_ID"] = s.lake_s3_access_key_id.get_secret_value()
+                env["AWS_SECRET_ACCESS_KEY"] = s.lake_s3_secret_access_key.get_secret_value()
+        return env
 
 
 class Ray(Part):
@@ -248,6 +296,7 @@ class Ray(Part):
             f"--max-worker-port={s.ray_max_worker_port}",
             f"--num-cpus={s.ray_num_cpus}",
             f"--object-store-memory={s.ray_object_store_mb * 1024 * 1024}",
+            *learner_resources(s, head=True),
             "--disable-usage-stats",
         ]
 
@@ -344,6 +393,7 @@ class Producers(Part):
 
     name = "producers"
     start_timeout_s = 30.0
+    needs = ("kafka",)  # and its topics, which `up` creates once Kafka is healthy
 
     @property
     def external(self) -> bool:
@@ -390,6 +440,7 @@ class Lakehouse(Part):
     start_timeout_s = 300.0
     #: A status older than this means the job hangs (it rewrites it every second).
     stale_after_s = 15.0
+    needs = ("kafka", "s3")  # the topics; the bucket under the cluster profile
 
     @property
     def external(self) -> bool:
@@ -431,6 +482,14 @@ class Lakehouse(Part):
         return [sys.executable, "-m", "streaming.lakehouse", "run", "--status-file", status]
 
 
-def all_parts(settings: Settings) -> list[Part]:
-    """Every part, in start order."""
-    return [cls(settings) for cls in (Kafka, Redis, Mlflow, Ray, Prometheus, Lakehouse, Producers)]
+def all_parts(settings: Settings, every_profile: bool = False) -> list[Part]:
+    """Every part of the settings' profile (or of any profile: what `down` may have to stop),
+    in start order."""
+    from rtml.stack.cluster import ObjectStore, Postgres, RayWorker
+
+    cluster = every_profile or settings.profile == "cluster"
+    classes: list[type[Part]] = [Postgres, ObjectStore] if cluster else []
+    classes += [Kafka, Redis, Mlflow, Ray]
+    classes += [RayWorker] if cluster else []
+    classes += [Prometheus, Lakehouse, Producers]
+    return [cls(settings) for cls in classes]

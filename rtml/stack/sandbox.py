@@ -39,6 +39,8 @@ PORT_OFFSETS = {
     "serve_port": 0,
     "ray_client_port": 1,
     "mlflow_port": 50,
+    "postgres_port": 32,
+    "s3_port": 33,  # and the object store's own ports, 34-40 (Settings.s3_internal_ports)
     "ray_dashboard_port": 65,
     "ray_dashboard_agent_port": 66,
     "ray_metrics_export_port": 70,
@@ -51,6 +53,9 @@ PORT_OFFSETS = {
     "lake_metrics_port": 102,
     "serve_haproxy_stats_port": 103,
     "serve_haproxy_metrics_port": 104,
+    "ray_worker_node_port": 110,  # and its metrics, 111
+    "ray_worker_node_min_worker_port": 200,
+    "ray_worker_node_max_worker_port": 299,
     "serve_replica_min_port": 400,
     "serve_replica_max_port": 449,
     "ray_min_worker_port": 500,
@@ -63,6 +68,7 @@ EXTERNAL = (
     "mlflow_tracking_uri",
     "ray_address",
     "ray_dashboard_address",
+    "postgres_url",
 )
 
 
@@ -75,5 +81,8 @@ def sandbox_env(slot: int, state_dir: Path) -> dict[str, str]:
         f"{ENV_PREFIX}{name.upper()}": str(base + offset) for name, offset in PORT_OFFSETS.items()
     }
     env[f"{ENV_PREFIX}STATE_DIR"] = str(state_dir)
+    # The plain local stack, whatever profile the person's shell has; a cluster-profile sandbox
+    # sets RTML_PROFILE=cluster over this (tests/cluster/).
+    env[f"{ENV_PREFIX}PROFILE"] = "local"
     env.update({f"{ENV_PREFIX}{name.upper()}": "" for name in EXTERNAL})
     return env

@@ -300,3 +300,37 @@ def test_external_services_need_their_address() -> None:
         ]
     )
     assert done.returncode != 0 and "redis.url is required" in done.stderr
+
+
+def test_the_charts_storage_is_the_cluster_profiles() -> None:
+    """The chart's buckets, prefix, artifacts destination, Postgres database and driver, and the
+    learners' resource are what `rtml up --profile cluster` runs for real in tests/cluster."""
+    from rtml.settings import Settings, load_settings
+
+    # The tests' sandbox moves the ports: the chart's are the settings' defaults.
+    default_port = Settings.model_fields["postgres_port"].default
+    profile = load_settings(
+        profile="cluster", lake_s3_endpoint="", postgres_url="", postgres_port=default_port
+    )
+    (config,) = [
+        c for c in by_kind("all-enabled", "ConfigMap") if c["metadata"]["name"] == "rtml-config"
+    ]
+    data = config["data"]
+    assert data["RTML_LAKE_S3_BUCKET"] == profile.lake_s3_bucket
+    assert data["RTML_LAKE_S3_PREFIX"] == profile.lake_s3_prefix
+    assert data["RTML_LAKE_S3_REGION"] == profile.lake_s3_region
+    assert data["RTML_LEARNER_RESOURCE"] == profile.learner_resource
+    assert data["RTML_LAKE_S3_ENDPOINT"].startswith("http://")  # host:port, path-style like here
+    (mlflow,) = [
+        d for d in by_kind("all-enabled", "Deployment") if d["metadata"]["name"] == "rtml-mlflow"
+    ]
+    (container,) = containers(mlflow)
+    args = container["args"]
+    destination = args[args.index("--artifacts-destination") + 1]
+    assert destination == profile.mlflow_artifacts_destination
+    backend = args[args.index("--backend-store-uri") + 1]
+    local = profile.postgres
+    assert backend.split("://")[0] == local.split("://")[0] == "postgresql+psycopg2"
+    assert backend.rsplit(":", 1)[1] == local.rsplit(":", 1)[1] == "5432/mlflow"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["MLFLOW_S3_ENDPOINT_URL"] == data["RTML_LAKE_S3_ENDPOINT"]

@@ -54,12 +54,24 @@ def test_sandbox_slots_cover_every_port_and_never_overlap(tmp_path) -> None:
         ranges = [
             (settings.ray_min_worker_port, settings.ray_max_worker_port),
             (settings.serve_replica_min_port, settings.serve_replica_max_port),
+            (settings.ray_worker_node_min_worker_port, settings.ray_worker_node_max_worker_port),
         ]
         used = {getattr(settings, n) for n in ports if "_min_" not in n and "_max_" not in n}
-        used |= {settings.ray_metrics_export_port + 1, settings.ray_metrics_export_port + 2}
+        derived = {
+            settings.ray_metrics_export_port + 1,
+            settings.ray_metrics_export_port + 2,
+            settings.ray_worker_node_port + 1,
+            *settings.s3_internal_ports.values(),
+        }
+        used |= derived
         for low, high in ranges:
             used |= set(range(low, high + 1))
-        expected = len(ports) - 2 * len(ranges) + 2 + sum(high - low + 1 for low, high in ranges)
+        expected = (
+            len(ports)
+            - 2 * len(ranges)
+            + len(derived)
+            + sum(high - low + 1 for low, high in ranges)
+        )
         assert len(used) == expected, f"slot {slot} uses a port twice"
         clash = {p: taken[p] for p in used if p in taken}
         assert not clash, f"slot {slot} overlaps {clash}"
@@ -67,3 +79,34 @@ def test_sandbox_slots_cover_every_port_and_never_overlap(tmp_path) -> None:
         assert max(used) < 32_768, "inside the kernel's ephemeral port range"
     with pytest.raises(ValueError, match="outside"):
         sandbox_env(MAX_SLOT + 1, tmp_path)
+
+
+def test_the_cluster_profile_fills_the_object_store_postgres_and_placement(monkeypatch) -> None:
+    for name in (
+        "RTML_LAKE_S3_BUCKET",
+        "RTML_LAKE_S3_ENDPOINT",
+        "RTML_LAKE_S3_ACCESS_KEY_ID",
+        "RTML_LAKE_S3_SECRET_ACCESS_KEY",
+        "RTML_MLFLOW_ARTIFACTS_DESTINATION",
+        "RTML_LEARNER_RESOURCE",
+        "RTML_POSTGRES_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RTML_PROFILE", "local")
+    local = load_settings(s3_port=8333)
+    assert local.lake_s3_bucket is None and local.mlflow_artifacts_destination is None
+    assert local.learner_resource is None
+
+    s = load_settings(profile="cluster", s3_port=8333, postgres_port=5433)
+    # The chart's defaults (charts/rtml/values.yaml): the same buckets, prefix and resource.
+    assert (s.lake_s3_bucket, s.lake_s3_prefix) == ("rtml-lake", "rtml")
+    assert s.lake_s3_endpoint == "http://127.0.0.1:8333"
+    assert s.lake_s3_access_key_id is not None and s.lake_s3_secret_access_key is not None
+    assert s.mlflow_artifacts_destination == "s3://rtml-mlflow/artifacts"
+    assert s.learner_resource == "rtml_learner"
+    assert s.postgres == "postgresql+psycopg2://mlflow:rtml-local-dev-pg@127.0.0.1:5433/mlflow"
+    assert "rtml-local-dev-pg" not in repr(s)
+
+    # What is given explicitly wins: another store's endpoint brings its own keys.
+    other = load_settings(profile="cluster", lake_s3_endpoint="https://s3.example")
+    assert other.lake_s3_bucket == "rtml-lake" and other.lake_s3_access_key_id is None

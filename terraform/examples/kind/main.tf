@@ -1,7 +1,8 @@
 # rtml on a local kind or k3d cluster: `kind create cluster --name rtml` (or k3d), then
 #   TF_VAR_rtml_secrets='{"RTML_CHECKPOINT_KEY":"..."}' terraform init && terraform apply
 # A laptop cluster has no Kafka, S3 or Postgres of its own: this example turns on the Strimzi
-# Kafka (install the Strimzi operator first) and expects MinIO and Postgres at the addresses below.
+# Kafka (install the Strimzi operator first) and expects an S3-compatible store (SeaweedFS, as
+# `rtml up --profile cluster` runs) and Postgres at the addresses below.
 
 terraform {
   required_version = ">= 1.5.0"
@@ -39,10 +40,10 @@ module "rtml" {
   values = {
     image = { repository = var.image_repository, pullPolicy = "IfNotPresent" }
     kafka = { topicReplication = 1, strimzi = { enabled = true, replicas = 1, storage = "5Gi" } }
-    lake  = { s3 = { bucket = "rtml-lake", endpoint = "http://minio.minio:9000" } }
+    lake  = { s3 = { bucket = "rtml-lake", endpoint = "http://seaweedfs-s3.storage:8333" } }
     mlflow = {
       postgres  = { host = "postgres.postgres" }
-      artifacts = { destination = "s3://rtml-mlflow/artifacts", endpoint = "http://minio.minio:9000", existingSecret = "" }
+      artifacts = { destination = "s3://rtml-mlflow/artifacts", endpoint = "http://seaweedfs-s3.storage:8333", existingSecret = "" }
     }
     producers = { enabled = true }
     # A laptop: one small pod per Ray group.
