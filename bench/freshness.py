@@ -49,10 +49,17 @@ def entity_freshness(settings: Any, producer: Producer, n: int) -> list[float]:
     url = f"{settings.serve_url}/api/v1/{USECASE}/batch/predict?features=true"
     delays = []
     with httpx.Client(timeout=30) as client:
+        deadline = time.monotonic() + 180  # the batch side loads the new champion on its own
+        model_url = f"{settings.serve_url}/api/v1/{USECASE}/model"
+        while client.get(model_url).json()["batch"].get("version") is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the batch side did not load the champion in 3 minutes")
+            time.sleep(0.5)
 
         def held(probe: dict[str, Any]) -> int:
             answer = client.post(url, json=probe)
-            answer.raise_for_status()
+            if answer.status_code != 200:
+                raise RuntimeError(f"{answer.status_code}: {answer.text[:300]}")
             memories = answer.json()["entities_as_of"]
             return sum(m["events"] for m in memories if m["field"] == spec.key)
 
