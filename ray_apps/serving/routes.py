@@ -520,7 +520,7 @@ def _usecase_routes(
         @app.get(
             f"{base}/entities/{{field}}/{{value}}",
             tags=tags,
-            responses=errors(404, 503),
+            responses=errors(404, 422, 503),
             response_model_exclude_unset=True,
         )
         async def entity(

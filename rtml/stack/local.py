@@ -199,7 +199,9 @@ def _start_on_ray(settings: Settings, names: Sequence[str], report: Report) -> N
             )  # ray_apps/serve_config.yaml, on settings.serve_port
 
             try:
-                replicas = {"num_replicas": settings.serve_local_replicas}
+                # a laptop's one replica; the cluster profile keeps the config's two (one a node)
+                local_ = settings.profile == "local"
+                replicas = {"num_replicas": settings.serve_local_replicas} if local_ else None
                 report(f"api: {deploy.deploy(settings, deployment=replicas)}")
             except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
                 report(f"api: FAILED: {exc}")

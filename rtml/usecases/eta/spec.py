@@ -36,8 +36,9 @@ Weather = Literal["clear", "cloudy", "rain", "storm", "fog"]
 LOG_PACE = Feature(
     "log_pace",
     "numeric",
-    lambda e: math.log(float(e["travel_seconds"]) / (float(e["distance_km"]) + 1.0)),
-    "ln(travel_seconds / (distance_km + 1.0))",
+    # floored: a valid time may be so small that the quotient underflows to zero
+    lambda e: math.log(max(float(e["travel_seconds"]) / (float(e["distance_km"]) + 1.0), 1e-12)),
+    "ln(greatest(travel_seconds / (distance_km + 1.0), 1e-12))",
     "log seconds per km of a finished trip",
 )
 

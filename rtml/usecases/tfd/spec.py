@@ -65,8 +65,9 @@ DEVICE = Feature(
 LOG_AMOUNT_USD = Feature(
     "log_amount_usd",
     "numeric",
-    lambda e: math.log(float(e["amount"]) / UNITS_PER_USD[e["currency"]]),
-    f"ln(amount / (CASE currency {_RATE_SQL} END))",
+    # floored: a valid amount may be so small that its dollars underflow to zero
+    lambda e: math.log(max(float(e["amount"]) / UNITS_PER_USD[e["currency"]], 1e-12)),
+    f"ln(greatest(amount / (CASE currency {_RATE_SQL} END), 1e-12))",
     "log of the amount in US dollars: spend is multiplicative",
 )
 LATITUDE, LONGITUDE = numeric("latitude"), numeric("longitude")
