@@ -311,9 +311,6 @@ class Ray(Part):
             "AUTOSCALER_METRIC_PORT": str(self.settings.ray_metrics_export_port + 2),
             # `rtml down` of an idle head need not wait the default 30 s drain.
             "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "5",
-            # Serve's controller reconciles every 0.1 s by default, the largest of Serve's idle
-            # costs (docs/footprint.md); once a second is quick enough for one node.
-            "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "1",
             **self.haproxy_env(),
         }
 
