@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from rtml.entity import haversine_km
 from rtml.usecases.eta.spec import CITY_BOX, UTC_OFFSET_HOURS
 from rtml.usecases.world import EPOCH, EventGenerator, Generated
 
@@ -37,13 +38,6 @@ def traffic_factor(local_hour: int, weekday: int) -> float:
     if 10 <= local_hour <= 16:
         return 1.4
     return 0.85 if local_hour < 6 or local_hour >= 22 else 1.15
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(a))
 
 
 @dataclass(frozen=True)
