@@ -16,12 +16,19 @@ from typing import Any
 import ray
 
 from ray_apps.learning import actor as learner
-from rtml.checkpoint import forget
+from rtml.checkpoint import RedisCheckpoints, forget
 from rtml.settings import Settings
 from rtml.usecases import USECASES, get
 from streaming.producer import ProduceReport, produce
 from streaming.topics import recreate_topics
-from verify.ledger import dead_letter_problems, learner_problems, read_dead_letters, read_topic
+from verify.ledger import (
+    TopicLedger,
+    dead_letter_problems,
+    entity_memory_problems,
+    learner_problems,
+    read_dead_letters,
+    read_topic,
+)
 from verify.verdict import Verdict
 
 Say = Callable[[str], None]
@@ -149,8 +156,12 @@ class Fleet:
             assert status is not None
             handle = learner.find(name)
             trace = ray.get(handle.trace.remote(), timeout=60) if handle is not None else None
-            ledger = read_topic(self.settings, spec)
+            ledger = read_topic(self.settings, spec, keep_events=spec.entities is not None)
             counts, problems = learner_problems(name, ledger, status, trace)
+            if spec.entities is not None:
+                memory_counts, memory_problems = self._entity_memory(name, ledger)
+                counts |= memory_counts
+                problems += memory_problems
             letters = read_dead_letters(self.settings, spec)
             dl_counts, dl_problems = dead_letter_problems(name, ledger, letters, dead_letters_once)
             verdict.counts[name] = {
@@ -160,6 +171,15 @@ class Fleet:
                 "checkpoint_failures": status.get("checkpoint_failures", 0),
             }
             verdict.problems.extend(problems + dl_problems)
+
+    def _entity_memory(self, name: str, ledger: TopicLedger) -> tuple[dict[str, int], list[str]]:
+        """The latest checkpoint's entity memory against a replay of the checkpoint's own trace
+        (it may lag the live learner by a checkpoint; the pair inside it is consistent)."""
+        stored = RedisCheckpoints.of(self.settings).load(name, 0)
+        trace, memory = (stored[1].trace, stored[1].entities) if stored else (None, None)
+        if trace is None or memory is None:
+            return {}, [f"{name}: no checkpoint with an entity memory and a trace to compare"]
+        return entity_memory_problems(name, get(name), ledger, trace, memory, learner.FORGET_EVERY)
 
     def stop(self) -> None:
         for name in self.usecases:

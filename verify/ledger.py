@@ -18,6 +18,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from rtml.entity import EntityState
 from rtml.kafka import consumer_config
 from rtml.settings import Settings
 from rtml.usecases import InvalidEvent, UseCase
@@ -35,6 +36,8 @@ class TopicLedger:
     invalid: dict[Offset, str] = field(default_factory=dict)
     #: messages whose value is byte-identical to an earlier one (a producer's duplicate write)
     duplicates: int = 0
+    #: valid event -> the event as the spec parses it (a dict); read only when asked for
+    events: dict[Offset, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def messages(self) -> int:
@@ -85,9 +88,13 @@ def _read(settings: Settings, topic: str, ends: Mapping[int, int]) -> Iterable[A
 
 
 def read_topic(
-    settings: Settings, spec: UseCase, partitions: Iterable[int] | None = None
+    settings: Settings,
+    spec: UseCase,
+    partitions: Iterable[int] | None = None,
+    keep_events: bool = False,
 ) -> TopicLedger:
-    """The ledger of a use case's topic (or of some of its partitions)."""
+    """The ledger of a use case's topic (or of some of its partitions); with ``keep_events``,
+    every valid event too (what an entity-memory replay reads)."""
     ends = end_offsets(settings, spec.topic, partitions)
     ledger = TopicLedger(spec.topic, ends)
     seen: Counter[bytes] = Counter()
@@ -95,11 +102,13 @@ def read_topic(
         value = msg.value() or b""
         seen[hashlib.blake2b(value, digest_size=16).digest()] += 1
         try:
-            spec.parse(value)
+            event = spec.parse(value)
         except InvalidEvent as exc:
             ledger.invalid[(msg.partition(), msg.offset())] = exc.reason
         else:
             ledger.valid.add((msg.partition(), msg.offset()))
+            if keep_events:
+                ledger.events[(msg.partition(), msg.offset())] = event.model_dump()
     ledger.duplicates = sum(n - 1 for n in seen.values())
     return ledger
 
@@ -223,4 +232,58 @@ def dead_letter_problems(
         problems.append(f"{name}: {doubled} invalid events dead-lettered more than once")
     if unexplained:
         problems.append(f"{name}: {unexplained} dead letters without a reason")
+    return counts, problems
+
+
+def entity_memory_problems(
+    name: str,
+    spec: UseCase,
+    ledger: TopicLedger,
+    trace: Sequence[Offset],
+    held: EntityState,
+    forget_every: int,
+) -> tuple[dict[str, int], list[str]]:
+    """Compare a checkpoint's entity memory with a clean replay of the events its trace says the
+    model learned, in that order (the ledger read with ``keep_events``): a restore that resumed
+    the memory from an older checkpoint, or recorded an event twice, shows as a difference.
+
+    ``forget_every`` is the learner's cadence of forgetting idle entities (every N events
+    learned), which the replay repeats. One shard owning every partition: its foreign-keyed
+    memories then hold the same events in the same order as its own.
+    """
+    replayed = spec.entity_state()
+    if replayed is None:
+        return {}, [f"{name}: the spec has no entity features, the checkpoint an entity memory"]
+    missing = 0
+    for n, at in enumerate(trace, 1):
+        event = ledger.events.get(at)
+        if event is None:
+            missing += 1
+            continue
+        replayed.record(event)
+        if n % forget_every == 0:
+            replayed.forget()
+    sizes = {key: len(by_value) for key, by_value in replayed.memory.items()}
+    differ = {
+        key: sum(
+            1
+            for value in set(by_value) | set(held.memory.get(key, {}))
+            if held.memory.get(key, {}).get(value) != by_value.get(value)
+        )
+        for key, by_value in replayed.memory.items()
+    }
+    counts = {"entities": sum(sizes.values()), "entities_differ": sum(differ.values())}
+    problems = []
+    if missing:
+        problems.append(f"{name}: {missing} traced events are not valid events of the topic")
+    if held.watermark != replayed.watermark or held.too_late != replayed.too_late:
+        problems.append(
+            f"{name}: entity memory's watermark/too-late {held.watermark}/{held.too_late}, "
+            f"a replay's {replayed.watermark}/{replayed.too_late}"
+        )
+    if any(differ.values()) or set(held.memory) != set(replayed.memory):
+        problems.append(
+            f"{name}: entity memory differs from a clean replay of its trace: "
+            + ", ".join(f"{f} {d} of {sizes[f]}" for f, d in differ.items() if d)
+        )
     return counts, problems

@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from rtml.entity import EntityState
 from rtml.usecases import USECASES, InvalidEvent, get
-from verify.ledger import DeadLetter, TopicLedger, dead_letter_problems, learner_problems
+from rtml.usecases.generators import generator_for
+from verify.ledger import (
+    DeadLetter,
+    TopicLedger,
+    dead_letter_problems,
+    entity_memory_problems,
+    learner_problems,
+)
 from verify.load import parse_csv
 from verify.scenarios.poison import poison_of
 
@@ -96,3 +104,44 @@ def test_vegeta_results_are_counted_by_status_and_time() -> None:
     assert load.ok_latencies == [0.005, 0.015] and load.ok_sent_at == [0.0, 1.0]
     assert load.sending_seconds == pytest.approx(1.5) and load.seconds == pytest.approx(31.5)
     assert load.errors == {"503 Service Unavailable": 1, "timeout": 1}
+
+
+def _learned(usecase: str, n: int) -> tuple[TopicLedger, list[tuple[int, int]]]:
+    """A ledger holding ``n`` generated events on two partitions, and a trace learning them."""
+    spec = get(usecase)
+    g = generator_for(usecase, seed=7, events_per_second=1.0)
+    events = [spec.parse(next(g).event).model_dump() for _ in range(n)]
+    trace = [(i % 2, i // 2) for i in range(n)]
+    ledger = TopicLedger(spec.topic, {0: (n + 1) // 2, 1: n // 2}, set(trace))
+    ledger.events = dict(zip(trace, events, strict=True))
+    return ledger, trace
+
+
+def _replayed(usecase: str, ledger: TopicLedger, trace: list) -> EntityState:
+    state = get(usecase).entity_state()
+    assert state is not None
+    for at in trace:
+        state.record(ledger.events[at])
+    return state
+
+
+@pytest.mark.parametrize("usecase", ["tfd", "eta"])
+def test_an_entity_memory_equal_to_its_replay_passes(usecase: str) -> None:
+    ledger, trace = _learned(usecase, 300)
+    held = _replayed(usecase, ledger, trace)
+    counts, problems = entity_memory_problems(usecase, get(usecase), ledger, trace, held, 10**6)
+    assert problems == [] and counts["entities"] > 0 and counts["entities_differ"] == 0
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda trace: trace[:-1], "differs from a clean replay"),  # one event never recorded
+        (lambda trace: trace[:150] + trace[140:], "differs from a clean replay"),  # replayed twice
+    ],
+)
+def test_an_entity_memory_that_lost_or_doubled_events_is_named(damage, expected: str) -> None:
+    ledger, trace = _learned("tfd", 300)
+    held = _replayed("tfd", ledger, damage(trace))
+    _, problems = entity_memory_problems("tfd", get("tfd"), ledger, trace, held, 10**6)
+    assert any(expected in p for p in problems), problems
