@@ -164,6 +164,10 @@ class Entities:
 # -- the stream: each entity's recent events, and the features of the next one --------------------
 
 
+#: What :meth:`EntityState._derive` works out from the definitions (not pickled).
+_DERIVED = ("_inputs", "_own", "_plans", "_horizon_us", "_lateness_us", "_foreign_lag_us")
+
+
 @dataclass
 class EntityState:
     """The entity memory of one learner: field → entity value → observations in ``(t, id)``
@@ -184,19 +188,39 @@ class EntityState:
             self.memory.setdefault(name, {})
 
     def _derive(self) -> None:
-        self._inputs = self.entities.groups(self.key)
+        ent = self.entities
+        self._inputs = ent.groups(self.key)
         #: the inputs whose value in the event itself a feature compares with the history (an
         #: event to predict carries no label, and no feature needs its own)
-        own = {i.name for f in self.entities.features if f.agg in OWN_RELATIVE for i in f.of}
+        own = {i.name for f in ent.features if f.agg in OWN_RELATIVE for i in f.of}
         self._own = {
-            name: tuple(i for i in inputs if i.name in own) for name, inputs in self._inputs.items()
+            name: tuple(i.name in own for i in inputs) for name, inputs in self._inputs.items()
         }
+        #: each entity field's features, with their windows and inputs' places worked out once
+        #: (they are read for every event)
+        self._plans = {
+            name: tuple(
+                _Plan(
+                    f.name,
+                    f.agg,
+                    None if f.window is None else _us(f.window),
+                    f.label,
+                    tuple(inputs.index(i) for i in f.of),
+                    f.fill,
+                )
+                for f in ent.features
+                if (f.entity or self.key) == name
+            )
+            for name, inputs in self._inputs.items()
+        }
+        self._horizon_us, self._lateness_us = _us(ent.horizon), _us(ent.lateness)
+        self._foreign_lag_us = _us(ent.foreign_lag)
 
     def __getstate__(self) -> dict[str, Any]:
         """The memory without its definitions: they are code (a feature's Python function does
         not pickle) and belong to the spec that restores it, which :meth:`bind` attaches. What
         each stored observation's values are is kept, so a changed spec is noticed."""
-        skip = ("_inputs", "_own", "entities")
+        skip = {"entities", *_DERIVED}
         state = {k: v for k, v in self.__dict__.items() if k not in skip}
         state["layout"] = self._layout(self._inputs)
         return state
@@ -229,7 +253,7 @@ class EntityState:
         for name, inputs in self._inputs.items():
             owner = event.get(name)
             needed = self._own[name]
-            own = tuple(i.python(event) if i in needed else None for i in inputs)
+            own = tuple(i.python(event) if n else None for i, n in zip(inputs, needed, strict=True))
             out.update(self._group(name, None if owner is None else str(owner), t, event_id, own))
         return out
 
@@ -249,17 +273,28 @@ class EntityState:
         event_id: str,
         own: tuple[FeatureValue | None, ...],
     ) -> dict[str, float]:
-        ent = self.entities
         seen = self.memory[name].get(owner, []) if owner is not None else []
-        until = (t - ent.foreign_lag // _US, "\U0010ffff") if name != self.key else (t, event_id)
-        end = bisect.bisect_left(seen, until, key=lambda o: (o[0], o[1]))
-        prior = [o for o in seen[max(0, end - ent.history) : end] if o[0] >= t - _us(ent.horizon)]
-        inputs = self._inputs[name]
-        return {
-            f.name: _aggregate(f, inputs, prior, own, t)
-            for f in ent.features
-            if (f.entity or self.key) == name
-        }
+        # Observations are (t, id, ...) tuples in that order: a shorter tuple sorts before every
+        # observation it prefixes, so these bisections need no key function.
+        until = (t - self._foreign_lag_us, "\U0010ffff") if name != self.key else (t, event_id)
+        end = bisect.bisect_left(seen, until)
+        start = max(0, end - self.entities.history)
+        start = bisect.bisect_left(seen, (t - self._horizon_us,), start, end)
+        prior = seen[start:end]
+        # the rows of each (window, label) condition, shared by the features that read them
+        selected: dict[tuple[int | None, bool], list[Observation]] = {(None, False): prior}
+        out = {}
+        for plan in self._plans[name]:
+            rows = selected.get((plan.window_us, plan.label))
+            if rows is None:
+                rows = prior
+                if plan.window_us is not None:
+                    rows = rows[bisect.bisect_left(rows, (t - plan.window_us,)) :]
+                if plan.label:
+                    rows = [o for o in rows if o[2] <= t]
+                selected[(plan.window_us, plan.label)] = rows
+            out[plan.name] = _aggregate(plan, rows, own, t)
+        return out
 
     def record(self, event: Event, fields: Collection[str] | None = None) -> None:
         """Remember ``event`` for the features of later events (after it was learned); only in
@@ -267,26 +302,27 @@ class EntityState:
         keeps it for the entities that span partitions only)."""
         ent = self.entities
         t = micros(event[ent.time_field])
-        if t < self.watermark - _us(ent.lateness):
+        if t < self.watermark - self._lateness_us:
             self.too_late += 1
         self.watermark = max(self.watermark, t)
         available = ent.available_us(event)
+        event_id = str(event[ent.id_field])
         for name, inputs in self._inputs.items():
             owner = event.get(name)
             if owner is None or (fields is not None and name not in fields):
                 continue
             seen = self.memory[name].setdefault(str(owner), [])
-            obs: Observation = (
-                t,
-                str(event[ent.id_field]),
-                available,
-                tuple(i.python(event) for i in inputs),
-            )
-            bisect.insort(seen, obs, key=lambda o: (o[0], o[1]))
+            obs: Observation = (t, event_id, available, tuple(i.python(event) for i in inputs))
+            if not seen or (seen[-1][0], seen[-1][1]) < (t, event_id):
+                seen.append(obs)  # in order: the common case
+            else:
+                bisect.insort(seen, obs, key=lambda o: (o[0], o[1]))
+            if len(seen) <= ent.history:
+                continue
             # Keep what a later event may still read: everything within `lateness` (plus, for a
             # foreign entity, `foreign_lag`) of the entity's newest event, and the newest
             # `history` events before that.
-            lag = _us(ent.lateness) + (0 if name == self.key else _us(ent.foreign_lag))
+            lag = self._lateness_us + (0 if name == self.key else self._foreign_lag_us)
             settled = bisect.bisect_right(seen, seen[-1][0] - lag, key=lambda o: o[0])
             if settled > ent.history:
                 del seen[: settled - ent.history]
@@ -317,34 +353,36 @@ def _us(delta: timedelta) -> int:
     return delta // _US
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """An entity feature as :meth:`EntityState._group` reads it."""
+
+    name: str
+    agg: Aggregation
+    window_us: int | None
+    label: bool
+    #: the places of the feature's inputs in its entity's observations
+    places: tuple[int, ...]
+    fill: float
+
+
 def _aggregate(
-    f: EntityFeature,
-    inputs: Sequence[Feature],
-    prior: Sequence[Observation],
-    own: tuple[FeatureValue | None, ...],
-    t: int,
+    plan: _Plan, rows: Sequence[Observation], own: tuple[FeatureValue | None, ...], t: int
 ) -> float:
-    rows = prior
-    if f.window is not None:
-        start = t - _us(f.window)
-        rows = [o for o in rows if o[0] >= start]
-    if f.label:
-        rows = [o for o in rows if o[2] <= t]
-    if f.agg == "count":
+    if plan.agg == "count":
         return float(len(rows))
     if not rows:
-        return f.fill
-    if f.agg == "since_last":
+        return plan.fill
+    if plan.agg == "since_last":
         return (t - rows[-1][0]) / 1_000_000
-    where = [inputs.index(i) for i in f.of]
-    if f.agg == "distance":
-        lat, lon = where
+    if plan.agg == "distance":
+        lat, lon = plan.places
         mlat = _mean([float(o[3][lat]) for o in rows])
         mlon = _mean([float(o[3][lon]) for o in rows])
         return haversine_km(float(own[lat] or 0.0), float(own[lon] or 0.0), mlat, mlon)
-    (i,) = where
-    value = _AGGREGATES[f.agg]([o[3][i] for o in rows], own[i])
-    return f.fill if value is None else value
+    (i,) = plan.places
+    value = _AGGREGATES[plan.agg]([o[3][i] for o in rows], own[i])
+    return plan.fill if value is None else value
 
 
 def _mean(values: Sequence[float]) -> float:
