@@ -70,12 +70,9 @@ def river_loop(settings, name: str, order: list[tuple[int, int]]) -> float:
                 by_offset[(msg.partition(), msg.offset())] = spec.parse(msg.value())
     consumer.close()
     # the features the learner computed, entity features too, in the order it learned the events
-    state, rows = spec.entity_state(), []
-    for place in order:
-        event = by_offset[tuple(place)]
-        rows.append((spec.features_of(event, state), spec.label_of(event) if spec.target else None))
-        if state is not None:
-            state.record(event.model_dump())
+    events = [by_offset[tuple(place)] for place in order]
+    labels = [spec.label_of(event) if spec.target else None for event in events]
+    rows = list(zip(spec.features_in_order(events), labels, strict=True))
     model = build_model(spec)
     t0 = time.perf_counter()
     for x, y in rows:

@@ -9,7 +9,7 @@ suite checks every spec the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +167,15 @@ class UseCase:
         if self.entities is not None:
             x.update((state or EntityState(self.key, self.entities)).features(record))
         return x
+
+    def features_in_order(self, events: Iterable[EventModel]) -> Iterator[dict[str, FeatureValue]]:
+        """Each event's features as a learner that reads ``events`` in this order computes them:
+        its entity features from the events before it, then the event is remembered."""
+        state = self.entity_state()
+        for event in events:
+            yield self.features_of(event, state)
+            if state is not None:
+                state.record(event.model_dump())
 
     def label_of(self, event: EventModel) -> Any:
         return getattr(event, self.label)

@@ -36,12 +36,7 @@ def _records(spec: UseCase, n: int = N, seed: int = 7) -> list:
 
 def test_online_and_batch_rows_make_the_same_frame(spec: UseCase) -> None:
     records = _records(spec)
-    state, rows = spec.entity_state(), []
-    for r in records:  # as a learner reads them: each event's entity features, then record it
-        event = spec.parse(r.event)
-        rows.append(spec.features_of(event, state))
-        if state is not None:
-            state.record(event.model_dump())
+    rows = list(spec.features_in_order(spec.parse(r.event) for r in records))
     online = frames.feature_frame(spec, rows)
     con = duckdb.connect()
     con.register("bronze", bronze_table(spec.name, records))
