@@ -64,6 +64,22 @@ def cpu_per_1000(cpu_s: float, events: int) -> float | None:
     return 1000.0 * cpu_s / events if events > 0 else None
 
 
+def marginal_cpu_per_1000(low: Mapping[str, Any], high: Mapping[str, Any]) -> dict[str, float]:
+    """Each part's CPU-s per 1 000 *more* events between two steps (their cores' difference over
+    their rates' difference): what a part's fixed cost at rest does not inflate. A part that
+    costs less at the higher rate (noise, or a cost that does not grow) counts as 0."""
+    d_rate = high["offered_per_s"] - low["offered_per_s"]
+    if d_rate <= 0:
+        return {}
+    parts = set(low["cores"]) | set(high["cores"])
+    return {
+        p: round(
+            max(0.0, 1000.0 * (high["cores"].get(p, 0.0) - low["cores"].get(p, 0.0)) / d_rate), 3
+        )
+        for p in sorted(parts)
+    }
+
+
 def project(
     cpu_s_per_1000: Mapping[str, float],
     rates: Sequence[float],

@@ -23,10 +23,11 @@ events ÷ the whole stack's CPU-s per 1 000 events in that step.
 
     python bench/scale.py --quick                    # one configuration, < 10 minutes
     python bench/scale.py --shards 1,2,3 --nodes 1,2 # the curve; writes docs/scaling.md's table
+    python bench/scale.py --configs 1:1,3:1,3:2      # a reduced grid (shards:nodes)
 
 The last line is one JSON object: ``{"efficiency": ..., "saturation": {...}, ...}``. The full
 run writes its table, projection and plot (docs/scaling.png) between the markers of
-docs/scaling.md and keeps its raw figures in docs/scaling.json.
+docs/scaling.md and keeps every figure in docs/scaling.json (``--docs-from`` redraws from it).
 """
 
 from __future__ import annotations
@@ -419,7 +420,13 @@ def run_config(args: argparse.Namespace, shards: int, nodes: int) -> dict[str, A
     rtml("down")
     shutil.rmtree(state, ignore_errors=True)
     t0 = time.monotonic()
-    up = rtml("up", *(["--profile", "cluster"] if nodes == 2 else []))
+    profile = ["--profile", "cluster"] if nodes == 2 else []
+    up = rtml("up", *profile)
+    if up_failed(up):
+        # a shared machine's load can outlast a part's start timeout: `up` again keeps what
+        # runs and starts the rest
+        print(f"  `rtml up` failed once, again:\n{up.stdout[-1500:]}", flush=True)
+        up = rtml("up", *profile)
     if up_failed(up):
         rtml("down")
         raise RuntimeError(f"`rtml up` failed:\n{up.stdout}\n{up.stderr}")
@@ -501,7 +508,6 @@ def write_docs(configs: list[dict[str, Any]], started: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    (ROOT / "docs" / "scaling.json").write_text(json.dumps(configs, indent=1) + "\n")
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
     for c in configs:
         label = f"{c['shards']} shard(s), {c['nodes']} node(s)"
@@ -558,26 +564,33 @@ def write_docs(configs: list[dict[str, Any]], started: str) -> None:
             f" {c['river']['cpu_s_per_1000']:.3f} | {s['stack_cpu_s_per_1000']:.2f} |"
             f" {c['efficiency']} |"
         )
-    # per-part cost at the first configuration's saturation: the projection's input
+    # the projection's input: each part's marginal cost, from the first step to the saturation
+    # step of the first configuration (its fixed cost at rest does not grow with the rate)
     base = configs[0]
-    sat = base["steps"][base["saturation_step"]]
-    costs = {g: v for g, v in sat["cpu_s_per_1000"].items() if v > 0}
+    low, sat = base["steps"][0], base["steps"][base["saturation_step"]]
+    marginal = _scaling.marginal_cpu_per_1000(low, sat)
+    costs = {g: v for g, v in marginal.items() if v > 0}
+    if not costs:  # one step held: its average is all there is
+        costs = {g: v for g, v in sat["cpu_s_per_1000"].items() if v > 0}
     lines += [
         "",
-        f"CPU-s per 1 000 events by part at the saturation step of {base['shards']} shard(s),"
-        f" {base['nodes']} node(s) ({sat['offered_per_s']:.0f} ev/s offered):",
+        f"Marginal CPU-s per 1 000 events by part, {base['shards']} shard(s), {base['nodes']}"
+        f" node(s), between {low['offered_per_s']:.0f} and {sat['offered_per_s']:.0f} ev/s"
+        " offered (beside it, the average at the saturation step, fixed costs included):",
         "",
-        "| part | CPU-s /1000 ev | cores at 10 000 ev/s | cores at 100 000 ev/s |",
-        "|---|---:|---:|---:|",
+        "| part | marginal CPU-s /1000 ev | average at saturation | cores at 10 000 ev/s |"
+        " cores at 100 000 ev/s |",
+        "|---|---:|---:|---:|---:|",
     ]
     proj = _scaling.project(costs, PROJECT_AT, usecases=len(base["steps"][0]["offsets"]["end"]))
     for part, cost in sorted(costs.items(), key=lambda kv: -kv[1]):
         lines.append(
-            f"| {part} | {cost:.3f} | {proj[0]['cores'][part]} | {proj[1]['cores'][part]} |"
+            f"| {part} | {cost:.3f} | {sat['cpu_s_per_1000'].get(part, 0):.3f} |"
+            f" {proj[0]['cores'][part]} | {proj[1]['cores'][part]} |"
         )
     lines += [
-        f"| **total** | {sum(costs.values()):.3f} | {proj[0]['cores_total']} |"
-        f" {proj[1]['cores_total']} |",
+        f"| **total** | {sum(costs.values()):.3f} | {sat['stack_cpu_s_per_1000'] or 0:.3f} |"
+        f" {proj[0]['cores_total']} | {proj[1]['cores_total']} |",
         "",
         "| rate | learner shards per use case (= partitions per topic) | learner pods"
         f" ({proj[0]['pod_cpus']} CPUs) | cores, all parts |",
@@ -599,6 +612,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 shard, 1 node, short steps")
     parser.add_argument("--shards", default="1", help="learner shards per use case, e.g. 1,2,3")
     parser.add_argument("--nodes", default="1", help="Ray nodes, e.g. 1,2 (2: cluster profile)")
+    parser.add_argument(
+        "--configs", default=None, help="shards:nodes pairs instead of the grid, e.g. 1:1,3:2"
+    )
     parser.add_argument("--rates", default=None, help="events/s per use case, step by step")
     parser.add_argument("--step", type=float, default=None, help="seconds per step")
     parser.add_argument(
@@ -608,6 +624,12 @@ def main() -> None:
     parser.add_argument("--river-cap", type=int, default=None, help="events timed per use case")
     parser.add_argument("--river-warm", type=int, default=None, help="events to warm the model")
     parser.add_argument("--no-docs", action="store_true", help="do not write docs/scaling.*")
+    parser.add_argument(
+        "--save", type=Path, default=None, help="every figure as JSON (full run: docs/scaling.json)"
+    )
+    parser.add_argument(
+        "--docs-from", type=Path, default=None, help="write the docs from a saved run and exit"
+    )
     parser.add_argument("--keep", action="store_true", help="leave the last stack running")
     parser.add_argument("--slot", type=int, default=_slot(), help="sandbox slot")
     args = parser.parse_args()
@@ -621,9 +643,26 @@ def main() -> None:
     grid = [
         (s, n) for n in map(int, args.nodes.split(",")) for s in map(int, args.shards.split(","))
     ]
+    if args.configs:
+        grid = [(int(a), int(b)) for a, b in (c.split(":") for c in args.configs.split(","))]
+    if args.docs_from:
+        saved = json.loads(args.docs_from.read_text())
+        write_docs(saved["configs"], saved["started"])
+        return
+    save = args.save or (None if quick else ROOT / "docs" / "scaling.json")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     t0 = time.monotonic()
-    configs = [run_config(args, shards, nodes) for shards, nodes in grid]
+    configs: list[dict[str, Any]] = []
+    for shards, nodes in grid:
+        try:
+            configs.append(run_config(args, shards, nodes))
+        except Exception as exc:  # noqa: BLE001 - one configuration's failure ends only it
+            print(f"  {shards} shard(s), {nodes} node(s) FAILED: {exc!r}", flush=True)
+            continue
+        if save is not None:  # after each configuration: a later failure keeps these
+            save.write_text(json.dumps({"started": started, "configs": configs}, indent=1) + "\n")
+    if not configs:
+        sys.exit("no configuration ran")
     if not (quick or args.no_docs):
         write_docs(configs, started)
     best = max(configs, key=lambda c: c["efficiency"] or 0)

@@ -65,3 +65,14 @@ def test_cpu_per_1000_and_projection() -> None:
     assert p["shards_per_usecase"] == 4  # 10 cores over 3 use cases, one core a shard
     assert p["learner_pods"] == 3  # 12 shards, 4 a pod
     assert p["cores_total"] == 11.0
+
+
+def test_marginal_cost_leaves_the_fixed_cost_out() -> None:
+    low = {"offered_per_s": 30.0, "cores": {"learners": 0.1, "ray": 0.2}}
+    high = {"offered_per_s": 230.0, "cores": {"learners": 0.5, "ray": 0.19, "kafka": 0.1}}
+    assert _scaling.marginal_cpu_per_1000(low, high) == {
+        "kafka": 0.5,
+        "learners": 2.0,
+        "ray": 0.0,
+    }
+    assert _scaling.marginal_cpu_per_1000(high, low) == {}
