@@ -422,10 +422,13 @@ def run_config(args: argparse.Namespace, shards: int, nodes: int) -> dict[str, A
     t0 = time.monotonic()
     profile = ["--profile", "cluster"] if nodes == 2 else []
     up = rtml("up", *profile)
-    if up_failed(up):
-        # a shared machine's load can outlast a part's start timeout: `up` again keeps what
-        # runs and starts the rest
-        print(f"  `rtml up` failed once, again:\n{up.stdout[-1500:]}", flush=True)
+    for attempt in range(args.up_retries):
+        if not up_failed(up):
+            break
+        # a shared machine's load can outlast a part's start timeout, or Ray's own (its GCS
+        # "overloaded"): `up` again keeps what runs and starts the rest
+        print(f"  `rtml up` failed (attempt {attempt + 1}), again:\n{up.stdout[-800:]}", flush=True)
+        time.sleep(20)
         up = rtml("up", *profile)
     if up_failed(up):
         rtml("down")
@@ -630,6 +633,7 @@ def main() -> None:
     parser.add_argument(
         "--docs-from", type=Path, default=None, help="write the docs from a saved run and exit"
     )
+    parser.add_argument("--up-retries", type=int, default=3, help="`rtml up` again on failure")
     parser.add_argument("--keep", action="store_true", help="leave the last stack running")
     parser.add_argument("--slot", type=int, default=_slot(), help="sandbox slot")
     args = parser.parse_args()
