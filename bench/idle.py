@@ -24,99 +24,29 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _footprint import (  # noqa: E402
+    CpuMeter,
+    busy_cores,
+    machine_busy,
+    pss_by_group,
+    rtml,
+    stack_trees,
+    up_failed,
+)
+
 from rtml.stack.sandbox import SLOTS, sandbox_env  # noqa: E402
 
-#: Ray's processes, by what their command line says they run.
-RAY_GROUPS = (
-    ("OnlineLearner", "learners"),
-    ("ServeReplica", "serve-replicas"),
-    ("ServeController", "serve-control"),
-    ("ProxyActor", "serve-control"),
-    ("HAProxyManager", "serve-control"),
-    ("haproxy", "serve-control"),
-)
 SAMPLE_EVERY_S = 5.0
 
 
 def _slot() -> int:
     return int(os.environ.get("RTML_TEST_SLOT", SLOTS["bench-idle"]))
-
-
-def _group(part: str, cmdline: str) -> str:
-    if part != "ray":
-        return part
-    for needle, group in RAY_GROUPS:
-        if needle in cmdline:
-            return group
-    return "ray"
-
-
-class CpuMeter:
-    """CPU seconds per group, from per-process deltas between samples: a process that starts in
-    the window counts from zero, one that ends keeps what it had spent at its last sample."""
-
-    def __init__(self, trees: dict[str, int]) -> None:
-        self.trees = trees
-        self.last: dict[tuple[int, float], tuple[str, float]] = {}
-        self.spent: dict[str, float] = defaultdict(float)
-        self.t0 = time.time()
-        self.sample(first=True)
-
-    def sample(self, first: bool = False) -> None:
-        import psutil
-
-        from rtml.stack.process import process_tree
-
-        for part, pid in self.trees.items():
-            for proc in process_tree(pid):
-                try:
-                    with proc.oneshot():
-                        key = (proc.pid, proc.create_time())
-                        times = proc.cpu_times()
-                        cmdline = " ".join(proc.cmdline()) or proc.name()
-                except psutil.Error:
-                    continue
-                total = times.user + times.system
-                group = _group(part, cmdline)
-                if key in self.last:
-                    self.spent[group] += total - self.last[key][1]
-                elif not first and key[1] >= self.t0:
-                    self.spent[group] += total  # born in the window
-                else:
-                    self.spent[group] += 0.0
-                self.last[key] = (group, total)
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def pss_by_group(trees: dict[str, int]) -> dict[str, int]:
-    import psutil
-
-    from rtml.stack.process import process_tree
-
-    out: dict[str, int] = defaultdict(int)
-    for part, pid in trees.items():
-        for proc in process_tree(pid):
-            try:
-                cmdline = " ".join(proc.cmdline()) or proc.name()
-                info = proc.memory_full_info()
-            except psutil.Error:
-                continue
-            out[_group(part, cmdline)] += getattr(info, "pss", info.rss)
-    return out
 
 
 def ingest_lag(settings: object, since: float) -> dict[str, float | int]:
@@ -148,16 +78,6 @@ def ingest_lag(settings: object, since: float) -> dict[str, float | int]:
     }
 
 
-def rtml(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rtml.cli", *args],
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=900,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--window", type=float, default=300.0, help="seconds sampled")
@@ -172,7 +92,6 @@ def main() -> None:
     os.environ.update(sandbox_env(args.slot, state))
 
     from rtml.settings import load_settings
-    from rtml.stack.parts import all_parts
 
     settings = load_settings()
     started = False
@@ -183,17 +102,13 @@ def main() -> None:
         up = rtml("up")
         print(up.stdout, file=sys.stderr)
         started = True
-        if up.returncode != 0 or "FAILED" in up.stdout or "not started" in up.stdout:
+        if up_failed(up):
             rtml("down")
             sys.exit(f"`rtml up` failed:\n{up.stdout}\n{up.stderr}")
         print(f"stack up in {time.monotonic() - t0:.0f}s; warm-up {args.warmup:g}s", flush=True)
     try:
         time.sleep(args.warmup)
-        trees = {
-            p.name: pid
-            for p in all_parts(settings)
-            if not p.external and (pid := p.files.running_pid()) is not None
-        }
+        trees = stack_trees(settings)
         since = time.time()
         busy0, all0 = machine_busy()
         meter = CpuMeter(trees)
@@ -203,7 +118,7 @@ def main() -> None:
             meter.sample()
         elapsed = time.time() - meter.t0
         busy1, all1 = machine_busy()
-        cores_machine = (busy1 - busy0) / (all1 - all0) * (os.cpu_count() or 1)
+        cores_machine = busy_cores((busy0, all0), (busy1, all1))
         pss = pss_by_group(trees)
         lag = ingest_lag(settings, since)
     finally:

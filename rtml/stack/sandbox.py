@@ -30,6 +30,7 @@ SLOTS = {
     "bench-batch": 6,
     "bench-quality": 1,
     "bench-idle": 7,
+    "bench-scale": 10,
 }
 MAX_SLOT = (32_768 - FIRST_PORT) // SLOT_SIZE - 1
 
